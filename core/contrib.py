@@ -1,0 +1,178 @@
+"""The small dataclasses plugins return from ``ordo_register_*`` and page hooks.
+
+Core checks every contribution at start-up (duplicate keys, unknown steps,
+unregistered permissions) before the app serves, so a mistake in a plugin fails
+loudly once instead of quietly on some page later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: The core statuses; every step belongs to exactly one.
+STATUSES = ("draft", "submitted", "confirmed", "completed", "cancelled", "rejected")
+TERMINAL_STATUSES = ("completed", "cancelled", "rejected")
+
+#: An action's target: the next enabled step in the pipeline.
+NEXT = "next"
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A permission code (``<plugin>.<entity>.<verb>``) with its label and default roles."""
+
+    code: str
+    label: str
+    #: Codes of default roles that get this permission when created or when the
+    #: plugin is enabled (e.g. ``("admin", "sales_manager")``).
+    default_roles: tuple[str, ...] = ()
+    #: The plugin that registered it; filled in by core.
+    plugin: str = "core"
+
+
+@dataclass(frozen=True)
+class Action:
+    """A way out of a step: ``target`` is a step key, :data:`NEXT` or a terminal step.
+
+    ``permission`` is checked before guards; ``needs_reason`` makes the reason mandatory.
+    """
+
+    name: str
+    label: str
+    target: str = NEXT
+    permission: str | None = None
+    needs_reason: bool = False
+    #: Bootstrap colour of the button: primary, success, danger, secondary, …
+    style: str = "primary"
+    #: Shown in a confirmation dialog before the action runs (destructive actions).
+    confirm: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """A workflow step: a place an order waits in until one of its actions is taken.
+
+    ``position`` orders the pipeline. Core's milestones sit at draft=0, submitted=100,
+    confirmed=500, completed=1000; a plugin step takes a position strictly between two
+    of them, and belongs to the status of the next milestone at or after it (a step
+    at 50 is part of the *submitted* phase, one at 300 of the *confirmed* phase).
+    """
+
+    key: str
+    label: str
+    position: int
+    actions: tuple[Action, ...] = ()
+    #: Plugin that owns the step ("core" for core's); filled in by core.
+    owner: str = "core"
+    #: Whether a company may switch this step off.
+    optional: bool = True
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting an administrator can change: key, type, default and help text."""
+
+    key: str
+    type: type
+    default: Any
+    label: str
+    help: str = ""
+    plugin: str = "core"
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """A navigation entry: label, Flask endpoint, and the permission it needs."""
+
+    label: str
+    endpoint: str
+    permission: str | None = None
+    #: Items are sorted by ``order``, then label.
+    order: int = 100
+    icon: str = ""
+    plugin: str = "core"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A block of the order page contributed by a plugin (already rendered HTML)."""
+
+    title: str
+    html: str
+    order: int = 100
+    plugin: str = "core"
+
+
+@dataclass(frozen=True)
+class DocumentType:
+    """A printable document (PDF via WeasyPrint) rendered from an HTML template.
+
+    ``context`` receives ``(session, order)`` and returns extra template variables.
+    """
+
+    name: str
+    label: str
+    template: str
+    permission: str
+    context: Callable[..., Mapping[str, Any]] | None = None
+    plugin: str = "core"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job: ``schedule`` is ``every:<seconds>``, ``daily:HH:MM`` or
+    ``weekly:<mon..sun>:HH:MM``; ``function`` receives ``(session, now)``."""
+
+    name: str
+    schedule: str
+    function: Callable[..., Any]
+    plugin: str = "core"
+
+
+@dataclass(frozen=True)
+class NotificationTemplate:
+    """A message template per language, keyed by ``name``."""
+
+    name: str
+    subject: Mapping[str, str]
+    body: Mapping[str, str]
+    plugin: str = "core"
+
+
+@dataclass(frozen=True)
+class MigrationBranch:
+    """A plugin's Alembic branch: its label (the plugin name) and versions folder."""
+
+    label: str
+    versions: Path
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A pre-check finding on an order: ``pass``, ``warn`` or ``reject`` with a message."""
+
+    level: str
+    message: str
+    field: str | None = None
+    plugin: str = "core"
+
+    def __post_init__(self) -> None:
+        if self.level not in ("pass", "warn", "reject"):
+            raise ValueError(f"finding level must be pass, warn or reject, not {self.level!r}")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What is about to happen or has happened to an order: action, from, to, reason."""
+
+    action: str
+    from_step: str
+    to_step: str
+    from_status: str
+    to_status: str
+    reason: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)

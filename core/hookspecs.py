@@ -1,0 +1,210 @@
+"""THE plugin contract: every hook a plugin may implement, and nothing else.
+
+Hooks are called with keyword arguments only. ``ordo_register_*`` hooks run at
+start-up and return lists of the small dataclasses in :mod:`core.contrib`, which core
+checks before the app serves; ``ordo_order_*`` hooks follow an order's life. A plugin
+implements a hook by defining a function of the same name decorated with
+:data:`core.hookimpl` in its module; it may accept any subset of the arguments.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from flask import Blueprint, Flask
+    from sqlalchemy.orm import Session
+
+    from core.contrib import (
+        Action,
+        DocumentType,
+        Finding,
+        Job,
+        MenuItem,
+        MigrationBranch,
+        NotificationTemplate,
+        Panel,
+        Permission,
+        Setting,
+        Step,
+        Transition,
+    )
+    from core.models import Order, User
+
+hookspec = pluggy.HookspecMarker("ordo")
+hookimpl = pluggy.HookimplMarker("ordo")
+
+
+# --- start-up: what a plugin brings ------------------------------------------------
+
+
+@hookspec(historic=True)
+def ordo_add_hookspecs(pm: pluggy.PluginManager) -> None:
+    """Add the plugin's own hook specifications to ``pm``.
+
+    Called once, as soon as the plugin is registered (historic, so order does not
+    matter). Use ``pm.add_hookspecs(module)`` with a module of ``@core.hookspec``
+    functions; other plugins implement them with ``optionalhook=True`` so they still
+    load when the defining plugin is disabled (the kpi plugin's metrics work so).
+    """
+
+
+@hookspec
+def ordo_register_models() -> list[str]:
+    """Return the dotted names of the plugin's model modules.
+
+    Called at start-up before mappers are configured; core imports each module so its
+    tables join :data:`core.db.Base.metadata`. Table names must start with
+    ``<plugin>_``; plugins add tables keyed to core rows and never alter core tables.
+    """
+
+
+@hookspec
+def ordo_register_migrations() -> list[MigrationBranch]:
+    """Return the plugin's Alembic branch: ``MigrationBranch(label, versions_folder)``.
+
+    The label must be the plugin's name; the branch's first revision has
+    ``branch_labels=(name,)`` and ``depends_on`` a core revision. Enabling the plugin
+    and ``ordo db upgrade`` bring the branch to head.
+    """
+
+
+@hookspec
+def ordo_register_permissions() -> list[Permission]:
+    """Return the permission codes the plugin checks, with labels and default roles.
+
+    Codes read ``<plugin>.<entity>.<verb>``. Every permission a plugin's steps, actions,
+    menu items or documents name must be registered here; the contract suite checks.
+    """
+
+
+@hookspec
+def ordo_register_settings() -> list[Setting]:
+    """Return the settings the plugin reads (key, type, default, label, help).
+
+    Keys read ``<plugin>.<name>``. Values are read with :func:`core.settings.get_setting`
+    and fall back to the default until an administrator changes them.
+    """
+
+
+@hookspec
+def ordo_register_blueprints(app: Flask) -> list[Blueprint]:
+    """Return Flask blueprints for the plugin's screens and API.
+
+    Called once while the app is created. A ``flask_smorest.Blueprint`` whose
+    ``url_prefix`` starts with ``/api/v1`` joins the OpenAPI document. Endpoints of a
+    disabled plugin do not exist (404).
+    """
+
+
+@hookspec
+def ordo_register_steps() -> list[Step]:
+    """Return the workflow steps the plugin adds, each with its position and actions.
+
+    A step's key reads ``<plugin>.<name>``. Its position lies strictly between two of
+    core's milestones (draft=0, submitted=100, confirmed=500, completed=1000) and
+    decides which status the order has while in it. Actions target :data:`NEXT`, a known
+    step key, ``cancelled`` or ``rejected``; unknown targets are refused at start-up.
+    """
+
+
+@hookspec
+def ordo_register_documents() -> list[DocumentType]:
+    """Return printable document types (name, label, HTML template, permission).
+
+    Core renders them to PDF with WeasyPrint; the contract suite renders each one for a
+    sample order and fails if it does not render.
+    """
+
+
+@hookspec
+def ordo_register_jobs() -> list[Job]:
+    """Return the scheduled jobs the plugin needs (name, schedule, function).
+
+    The worker runs each job when due; a job must be safe to run again after a crash.
+    """
+
+
+@hookspec
+def ordo_register_notifications() -> list[NotificationTemplate]:
+    """Return notification templates, each with a subject and body per language."""
+
+
+@hookspec
+def ordo_register_cli(group: click.Group) -> None:
+    """Add commands to ``group`` (usually one sub-group ``ordo <plugin> …``).
+
+    Called while the ``ordo`` command line starts, for enabled plugins only.
+    """
+
+
+# --- screens: what a page shows ---------------------------------------------------
+
+
+@hookspec
+def ordo_menu_items(user: User) -> list[MenuItem]:
+    """Return navigation entries for ``user``; core hides those whose permission is missing.
+
+    Called on each page render. Return entries only for screens the plugin serves.
+    """
+
+
+@hookspec
+def ordo_order_panels(order: Order, user: User, session: Session) -> list[Panel]:
+    """Return panels (title, rendered HTML) for the order page of ``order``.
+
+    Called when the order page is shown to ``user``; show only what the user may see.
+    """
+
+
+# --- the order's life --------------------------------------------------------------
+
+
+@hookspec
+def ordo_order_actions(order: Order, user: User, session: Session) -> list[Action]:
+    """Return extra actions available on ``order`` now, besides its step's own.
+
+    Called when the order page or ``GET /api/v1/orders/{id}/actions`` is built and
+    when an action is taken. Each action's target must be a known step or ``next``.
+    """
+
+
+@hookspec
+def ordo_order_guard(
+    order: Order, action: str, transition: Transition, user: User, session: Session
+) -> list[str]:
+    """Return reasons to refuse ``action`` on ``order`` (empty list: no objection).
+
+    Called before every transition, inside the transaction that would apply it. Every
+    plugin's reasons are collected, so the user sees all that blocks the action at once.
+    Guards must not change data.
+    """
+
+
+@hookspec
+def ordo_order_transitioned(
+    order: Order, transition: Transition, user: User | None, session: Session
+) -> None:
+    """React to a transition that has just been applied, inside the same transaction.
+
+    Write your own rows through ``session``; raising aborts the whole transition.
+    Side effects outside the database (mail, webhooks) go to the outbox, never direct.
+    """
+
+
+@hookspec
+def ordo_order_validate(order: Order, session: Session) -> list[Finding]:
+    """Return pre-check findings on ``order``: ``Finding("pass"|"warn"|"reject", message)``.
+
+    Called by the pre-check (intake) and when the order page shows its checks.
+    """
+
+
+def hook_names() -> list[str]:
+    """The names of every hook in this contract, in declaration order."""
+    return [name for name, obj in globals().items() if name.startswith("ordo_") and callable(obj)]
+
+

@@ -1,0 +1,48 @@
+"""Core's typed models: parties, catalogue, orders, workflow, security and audit.
+
+Importing this package registers every core table on :data:`core.db.Base.metadata`.
+"""
+
+from core.models.audit import AuditLog
+from core.models.company import Branch, Company, Department
+from core.models.order import (
+    CHANNELS,
+    PAYMENT_METHODS,
+    URGENCIES,
+    IdempotencyKey,
+    NumberSequence,
+    Order,
+    OrderLine,
+    OrderTransition,
+)
+from core.models.party import Customer, CustomerAddress, CustomerContact
+from core.models.product import Product
+from core.models.system import PluginState, RegistrySignal, SettingValue, StepSetting
+from core.models.user import ApiToken, Role, RolePermission, User
+
+__all__ = [
+    "CHANNELS",
+    "PAYMENT_METHODS",
+    "URGENCIES",
+    "ApiToken",
+    "AuditLog",
+    "Branch",
+    "Company",
+    "Customer",
+    "CustomerAddress",
+    "CustomerContact",
+    "Department",
+    "IdempotencyKey",
+    "NumberSequence",
+    "Order",
+    "OrderLine",
+    "OrderTransition",
+    "PluginState",
+    "Product",
+    "RegistrySignal",
+    "Role",
+    "RolePermission",
+    "SettingValue",
+    "StepSetting",
+    "User",
+]

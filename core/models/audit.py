@@ -1,0 +1,37 @@
+"""The append-only audit log (CORE-6): every change to an order, a party or a setting.
+
+Rows are only ever inserted. The ORM refuses updates and deletes, and the migration
+adds database triggers so that not even raw SQL can rewrite history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, event
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core.db import Base, utcnow
+
+
+class AuditLog(Base):
+    """One recorded change: who changed which record how, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[int | None]
+    action: Mapped[str] = mapped_column(String(64))
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_rewrites(session: Session, _context: Any, _instances: Any) -> None:
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, AuditLog):
+            raise PermissionError("the audit log is append-only")

@@ -1,0 +1,52 @@
+"""The default roles Ordo ships, and granting registered permissions to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.contrib import Permission
+from core.models import Role, RolePermission
+
+#: code → (name, data scope). Plugins may add roles of their own (review adds one
+#: reviewer role per department) through their permissions' ``default_roles``.
+DEFAULT_ROLES: dict[str, tuple[str, str]] = {
+    "admin": ("Administrator", "all"),
+    "general_manager": ("General manager", "all"),
+    "sales_manager": ("Sales manager", "branch"),
+    "sales": ("Salesperson", "own"),
+    "order_clerk": ("Order clerk", "branch"),
+    "warehouse": ("Warehouse", "branch"),
+    "finance": ("Finance", "all"),
+    "auditor": ("Auditor (read-only)", "all"),
+    "customer": ("Customer (portal)", "customer"),
+}
+
+
+def ensure_role(session: Session, code: str, name: str | None = None, scope: str = "own") -> Role:
+    """The role ``code``, created (as a built-in role) if it does not exist."""
+    role = session.scalar(select(Role).where(Role.code == code))
+    if role is None:
+        default_name, default_scope = DEFAULT_ROLES.get(code, (name or code, scope))
+        role = Role(code=code, name=name or default_name, data_scope=default_scope, builtin=True)
+        session.add(role)
+        session.flush()
+    return role
+
+
+def grant_defaults(session: Session, permissions: Iterable[Permission]) -> None:
+    """Give each permission to the default roles it names, and every one to ``admin``.
+
+    Run when Ordo is initialised and when a plugin is enabled; it only adds, so an
+    administrator's later removals in other plugins are not undone.
+    """
+    for role_code in DEFAULT_ROLES:
+        ensure_role(session, role_code)
+    for permission in permissions:
+        for role_code in {"admin", *permission.default_roles}:
+            role = ensure_role(session, role_code)
+            if permission.code not in role.permission_codes:
+                role.permissions.append(RolePermission(code=permission.code))
+    session.flush()

@@ -1,0 +1,195 @@
+"""Marshmallow schemas: the one place order, customer and product input is validated.
+
+The API loads request bodies with these and the screens load their form data with
+the same schemas, so a rule holds on every path. Output schemas render money as
+decimal strings, never floats.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from core.models import CHANNELS, PAYMENT_METHODS, URGENCIES
+from core.models.user import DATA_SCOPES
+
+
+class Ref(fields.Field):
+    """A reference by id (JSON integer) or by code (string): ``"C001"`` or ``17``."""
+
+    default_error_messages = {"invalid": "Give a code (string) or an id (integer)."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int | str:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise self.make_error("invalid")
+        if isinstance(value, str) and not value.strip():
+            raise self.make_error("invalid")
+        return value.strip() if isinstance(value, str) else value
+
+
+def _money(**kwargs: Any) -> fields.Decimal:
+    return fields.Decimal(as_string=True, allow_nan=False, **kwargs)
+
+
+class ShipToSchema(Schema):
+    """Where the goods go: contact, phone, province, city, street address."""
+
+    contact = fields.String(load_default="", validate=validate.Length(max=100))
+    phone = fields.String(load_default="", validate=validate.Length(max=50))
+    province = fields.String(load_default="", validate=validate.Length(max=64))
+    city = fields.String(load_default="", validate=validate.Length(max=64))
+    address = fields.String(load_default="", validate=validate.Length(max=300))
+
+
+class OrderLineInSchema(Schema):
+    """One line as given by a client; the unit price defaults to the product's list price."""
+
+    product = Ref(required=True)
+    quantity = _money(required=True, validate=validate.Range(min=0, min_inclusive=False, error="Quantity must be greater than zero."))
+    unit_price = _money(load_default=None, validate=validate.Range(min=0, error="Unit price cannot be negative."))
+    discount = _money(load_default=Decimal("0"), validate=validate.Range(min=0, max=100, error="Discount is a percentage from 0 to 100."))
+    description = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class OrderInSchema(Schema):
+    """A new order's header and lines (the scriptable JSON contract)."""
+
+    customer = Ref(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    reference = fields.String(load_default="", validate=validate.Length(max=100))
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    requested_date = fields.Date(load_default=None)
+    payment_method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    currency = fields.String(load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$", error="Use a three-letter ISO currency code."))
+    urgency = fields.String(load_default="normal", validate=validate.OneOf(URGENCIES))
+    contact_name = fields.String(load_default="", validate=validate.Length(max=100))
+    contact_phone = fields.String(load_default="", validate=validate.Length(max=50))
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    ship_to = fields.Nested(ShipToSchema, load_default=dict)
+    lines = fields.List(fields.Nested(OrderLineInSchema), required=True)
+
+
+class OrderPatchSchema(OrderInSchema):
+    """A change to a draft order: any header field or the whole set of lines, plus the
+    version the client last read (a stale version is refused)."""
+
+    version = fields.Integer(required=True, strict=True)
+
+    def load_patch(self, data: Any) -> dict[str, Any]:
+        """Load only the fields given (plus the required ``version``)."""
+        given = tuple(name for name in OrderInSchema._declared_fields if name not in data)
+        return self.load(data, partial=given)
+
+
+class OrderLineOutSchema(Schema):
+    id = fields.Integer()
+    position = fields.Integer()
+    product = fields.Function(lambda line: line.product.sku)
+    product_id = fields.Integer()
+    product_name = fields.Function(lambda line: line.product.name)
+    description = fields.String()
+    quantity = _money()
+    unit = fields.String()
+    unit_price = _money()
+    discount = _money()
+    tax_rate = _money()
+    amount = _money()
+
+
+class OrderOutSchema(Schema):
+    id = fields.Integer()
+    number = fields.String()
+    status = fields.String()
+    step = fields.String()
+    version = fields.Integer()
+    customer = fields.Function(lambda o: {"id": o.customer.id, "code": o.customer.code, "name": o.customer.name})
+    channel = fields.String()
+    reference = fields.String()
+    reason = fields.String()
+    requested_date = fields.Date(allow_none=True)
+    payment_method = fields.String()
+    currency = fields.String()
+    urgency = fields.String()
+    contact_name = fields.String()
+    contact_phone = fields.String()
+    note = fields.String()
+    ship_to = fields.Function(
+        lambda o: {
+            "contact": o.ship_to_contact,
+            "phone": o.ship_to_phone,
+            "province": o.ship_to_province,
+            "city": o.ship_to_city,
+            "address": o.ship_to_address,
+        }
+    )
+    owner_id = fields.Integer(allow_none=True)
+    branch_id = fields.Integer(allow_none=True)
+    untaxed_amount = _money()
+    tax_amount = _money()
+    total = _money()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    lines = fields.List(fields.Nested(OrderLineOutSchema))
+
+
+class ContactSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    phone = fields.String(load_default="", validate=validate.Length(max=50))
+    email = fields.Email(load_default="")
+    role = fields.String(load_default="", validate=validate.Length(max=50))
+
+
+class AddressSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    label = fields.String(load_default="", validate=validate.Length(max=100))
+    province = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    city = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    district = fields.String(load_default="", validate=validate.Length(max=64))
+    region = fields.String(load_default="", validate=validate.Length(max=64))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    postcode = fields.String(load_default="", validate=validate.Length(max=16))
+
+
+class CustomerSchema(Schema):
+    """A customer with its contacts and addresses; ``code`` and ``name`` are required."""
+
+    id = fields.Integer(dump_only=True)
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$", error="Use 1–32 letters, digits, '.', '_' or '-'."))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    tax_id = fields.String(load_default="", validate=validate.Length(max=64))
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    branch = fields.String(load_default=None, allow_none=True, load_only=True)
+    branch_id = fields.Integer(dump_only=True, allow_none=True)
+    active = fields.Boolean(dump_only=True)
+    contacts = fields.List(fields.Nested(ContactSchema), load_default=list)
+    addresses = fields.List(fields.Nested(AddressSchema), load_default=list)
+
+
+class ProductSchema(Schema):
+    """A product: ``sku``, ``name``, ``unit`` and ``list_price`` are required."""
+
+    id = fields.Integer(dump_only=True)
+    sku = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_./-]{1,64}$", error="Use 1–64 letters, digits, '.', '/', '_' or '-'."))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    spec = fields.String(load_default="", validate=validate.Length(max=500))
+    unit = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    category = fields.String(load_default="", validate=validate.Length(max=64))
+    list_price = _money(required=True, validate=validate.Range(min=0, error="List price cannot be negative."))
+    tax_rate = _money(load_default=Decimal("13"), validate=validate.Range(min=0, max=100, error="Tax rate is a percentage from 0 to 100."))
+    regular = fields.Boolean(load_default=True)
+    active = fields.Boolean(dump_only=True)
+
+
+class ActionInSchema(Schema):
+    """The optional body of an action: a reason."""
+
+    reason = fields.String(load_default="", validate=validate.Length(max=1000))
+
+
+class RoleSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    data_scope = fields.String(validate=validate.OneOf(DATA_SCOPES))

@@ -1,0 +1,1 @@
+"""Authentication helpers, API tokens and data scopes."""

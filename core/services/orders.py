@@ -1,0 +1,325 @@
+"""Orders: create, change while draft, find within the user's scope, act on them."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from core.contrib import Transition
+from core.models import Company, Customer, IdempotencyKey, Order, OrderLine, Product, User
+from core.plugins import Registry
+from core.schemas import OrderInSchema, OrderPatchSchema
+from core.security.scopes import order_scope
+from core.services import Conflict, NotFound, ServiceError
+from core.services import audit
+from core.services.numbering import next_serial
+from core.workflow import Workflow, WorkflowError, initial_step
+
+ORDER_SEQUENCE = "order"
+MAX_LIMIT = 200
+
+_HEADER_FIELDS = (
+    "channel", "reference", "reason", "requested_date", "payment_method", "currency",
+    "urgency", "contact_name", "contact_phone", "note",
+)
+_SHIP_TO = {"contact": "ship_to_contact", "phone": "ship_to_phone", "province": "ship_to_province", "city": "ship_to_city", "address": "ship_to_address"}
+
+
+def invalid(details: dict[str, Any], message: str = "the order is not valid") -> ServiceError:
+    """A 422 error carrying per-field messages."""
+    return ServiceError("invalid", message, details, status=422)
+
+
+def load_order_input(data: Any) -> dict[str, Any]:
+    """Validate a new order's JSON-like input; raise a field-by-field error."""
+    try:
+        return OrderInSchema().load(data)
+    except ValidationError as exc:
+        raise invalid(exc.messages) from None
+
+
+def _resolve(session: Session, model: type[Customer] | type[Product], key: str, ref: int | str) -> Any:
+    if isinstance(ref, int):
+        return session.get(model, ref)
+    return session.scalar(select(model).where(getattr(model, key) == ref))
+
+
+def resolve_customer(session: Session, ref: int | str) -> Customer:
+    """The active customer with code or id ``ref``; a field error otherwise."""
+    customer = _resolve(session, Customer, "code", ref)
+    if customer is None:
+        raise invalid({"customer": [f"Unknown customer {ref!r}."]})
+    if not customer.active:
+        raise invalid({"customer": [f"Customer {customer.code} is deactivated."]})
+    return customer
+
+
+def _build_lines(session: Session, lines: list[dict[str, Any]]) -> list[OrderLine]:
+    errors: dict[int, dict[str, list[str]]] = {}
+    built: list[OrderLine] = []
+    if not lines:
+        raise invalid({"lines": ["An order needs at least one line."]})
+    for n, line in enumerate(lines):
+        product = _resolve(session, Product, "sku", line["product"])
+        if product is None:
+            errors[n] = {"product": [f"Unknown product {line['product']!r}."]}
+            continue
+        if not product.active:
+            errors[n] = {"product": [f"Product {product.sku} is deactivated."]}
+            continue
+        built.append(
+            OrderLine(
+                position=n + 1,
+                product=product,
+                description=line.get("description") or product.spec,
+                quantity=line["quantity"],
+                unit=product.unit,
+                unit_price=line["unit_price"] if line.get("unit_price") is not None else product.list_price,
+                discount=line.get("discount") or 0,
+                tax_rate=product.tax_rate,
+            )
+        )
+    if errors:
+        raise invalid({"lines": errors})
+    return built
+
+
+def _apply_header(order: Order, data: dict[str, Any]) -> None:
+    for name in _HEADER_FIELDS:
+        if name in data:
+            setattr(order, name, data[name])
+    for key, column in _SHIP_TO.items():
+        if key in data.get("ship_to", {}):
+            setattr(order, column, data["ship_to"][key])
+
+
+def default_company(session: Session) -> Company:
+    """The company this installation runs for (created by ``ordo init``)."""
+    company = session.scalar(select(Company).order_by(Company.id).limit(1))
+    if company is None:
+        raise ServiceError("not_initialised", "no company exists yet; run `ordo init` first", status=500)
+    return company
+
+
+def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
+    """Create a draft order from validated input (see :func:`load_order_input`)."""
+    if not actor.can("orders.create"):
+        raise ServiceError("forbidden", "you may not create orders", status=403)
+    customer = resolve_customer(session, data["customer"])
+    if actor.customer_id is not None and customer.id != actor.customer_id:
+        raise invalid({"customer": [f"Unknown customer {data['customer']!r}."]})
+    company = default_company(session)
+    lines = _build_lines(session, data["lines"])
+    now = dt.datetime.now(dt.UTC)
+    serial = next_serial(session, company.id, ORDER_SEQUENCE, now.year)
+    order = Order(
+        company_id=company.id,
+        number=f"{company.order_prefix}{now.year}-{serial:06d}",
+        customer=customer,
+        step=initial_step(),
+        status="draft",
+        owner_id=customer.owner_id if actor.customer_id is not None else actor.id,
+        branch_id=actor.branch_id if actor.branch_id is not None else customer.branch_id,
+        department_id=actor.department_id,
+        created_by_id=actor.id,
+    )
+    _apply_header(order, data)
+    order.lines = lines
+    order.recompute_totals()
+    session.add(order)
+    session.flush()
+    audit.record(session, actor, "order", order.id, "create", {"number": order.number, "total": order.total})
+    return order
+
+
+def update_order(session: Session, actor: User, order: Order, data: Any) -> Order:
+    """Change a draft order; the client's ``version`` must be the current one."""
+    try:
+        values = OrderPatchSchema().load_patch(data)
+    except ValidationError as exc:
+        raise invalid(exc.messages) from None
+    if not actor.can("orders.edit"):
+        raise ServiceError("forbidden", "you may not edit orders", status=403)
+    if values["version"] != order.version:
+        raise Conflict(
+            "stale_version",
+            f"the order was changed meanwhile (you have version {values['version']}, it is at {order.version}); reload and retry",
+        )
+    if order.status != "draft":
+        raise Conflict(
+            "not_editable",
+            f"order {order.number} is {order.status}; only drafts are edited in place, later changes go through a change request",
+        )
+    changes = audit.diff(order, {k: values[k] for k in _HEADER_FIELDS if k in values})
+    if "customer" in values:
+        customer = resolve_customer(session, values["customer"])
+        if actor.customer_id is not None and customer.id != actor.customer_id:
+            raise invalid({"customer": [f"Unknown customer {values['customer']!r}."]})
+        if customer.id != order.customer_id:
+            changes["customer"] = [order.customer.code, customer.code]
+            order.customer = customer
+    _apply_header(order, values)
+    if "lines" in values:
+        order.lines = _build_lines(session, values["lines"])
+        changes["lines"] = [None, len(order.lines)]
+    order.recompute_totals()
+    session.flush()
+    audit.record(session, actor, "order", order.id, "update", changes)
+    return order
+
+
+def visible_orders(actor: User | None) -> Select[tuple[Order]]:
+    """A SELECT of the orders ``actor`` may see (the single scope rule)."""
+    return select(Order).where(order_scope(actor))
+
+
+def get_order(session: Session, actor: User | None, order_id: int, *, for_update: bool = False) -> Order:
+    """The order ``order_id`` if ``actor`` may see it; 404 otherwise, whether or not it exists."""
+    stmt = visible_orders(actor).where(Order.id == order_id).options(selectinload(Order.lines))
+    if for_update:
+        stmt = stmt.with_for_update()
+    order = session.scalar(stmt)
+    if order is None:
+        raise NotFound("order", order_id)
+    return order
+
+
+@dataclass
+class OrderFilters:
+    """What a list of orders is narrowed by."""
+
+    status: str | None = None
+    step: str | None = None
+    customer: int | str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    text: str | None = None
+
+
+def encode_cursor(order_id: int) -> str:
+    """An opaque cursor pointing after ``order_id``."""
+    return base64.urlsafe_b64encode(f"o:{order_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The order id a cursor points after; a field error for a malformed cursor."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = raw.partition(":")
+        if kind != "o":
+            raise ValueError
+        return int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid({"cursor": ["Not a valid cursor."]}, "bad cursor") from None
+
+
+def filtered_orders(actor: User | None, filters: OrderFilters) -> Select[tuple[Order]]:
+    """The scoped SELECT narrowed by ``filters`` (no ordering or paging)."""
+    stmt = visible_orders(actor)
+    if filters.status:
+        stmt = stmt.where(Order.status == filters.status)
+    if filters.step:
+        stmt = stmt.where(Order.step == filters.step)
+    if filters.customer is not None:
+        if isinstance(filters.customer, int):
+            stmt = stmt.where(Order.customer_id == filters.customer)
+        else:
+            stmt = stmt.join(Customer, Order.customer_id == Customer.id).where(Customer.code == filters.customer)
+    if filters.date_from:
+        stmt = stmt.where(Order.created_at >= dt.datetime.combine(filters.date_from, dt.time(), dt.UTC))
+    if filters.date_to:
+        stmt = stmt.where(Order.created_at < dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), dt.UTC))
+    if filters.text:
+        like = f"%{filters.text.strip()}%"
+        matching_customers = select(Customer.id).where(or_(Customer.name.ilike(like), Customer.code.ilike(like)))
+        stmt = stmt.where(
+            or_(Order.number.ilike(like), Order.reference.ilike(like), Order.customer_id.in_(matching_customers))
+        )
+    return stmt
+
+
+def list_orders(
+    session: Session, actor: User | None, filters: OrderFilters, limit: int = 50, cursor: str | None = None
+) -> tuple[list[Order], str | None]:
+    """One page of the orders ``actor`` may see, newest first, and the next page's cursor."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    stmt = filtered_orders(actor, filters).order_by(Order.id.desc()).limit(limit + 1)
+    if cursor:
+        stmt = stmt.where(Order.id < decode_cursor(cursor))
+    rows = list(session.scalars(stmt.options(selectinload(Order.customer))))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def count_orders(session: Session, actor: User | None, filters: OrderFilters) -> int:
+    """How many orders ``actor`` may see under ``filters``."""
+    sub = filtered_orders(actor, filters).with_only_columns(Order.id).subquery()
+    return session.scalar(select(func.count()).select_from(sub)) or 0
+
+
+def take_action(
+    session: Session, registry: Registry, actor: User, order: Order, name: str, reason: str = "", version: int | None = None
+) -> Transition:
+    """Take workflow action ``name`` on ``order``; a refusal raises with every reason."""
+    if version is not None and version != order.version:
+        raise Conflict("stale_version", f"the order was changed meanwhile (you have version {version}, it is at {order.version})")
+    try:
+        transition = Workflow(registry, session).take(order, name, actor, reason)
+    except WorkflowError as exc:
+        status = {"unknown_action": 404, "forbidden": 403, "reason_required": 422, "unknown_step": 409}.get(exc.code, 409)
+        raise ServiceError(exc.code, exc.message, {"reasons": exc.reasons} if exc.reasons else {}, status=status) from None
+    order.updated_at = dt.datetime.now(dt.UTC)
+    session.flush()
+    return transition
+
+
+def request_hash(body: Any) -> str:
+    """A digest of a request body that ignores key order and white space."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def create_order_once(session: Session, actor: User, body: Any, key: str | None) -> tuple[Order, bool]:
+    """Create an order, honouring an ``Idempotency-Key``; returns (order, replayed).
+
+    The same key with the same body returns the first order; with a different body it
+    is a conflict. Keys are scoped to the caller.
+    """
+    data = load_order_input(body)
+    if not key:
+        return create_order(session, actor, data), False
+    if len(key) > 200:
+        raise invalid({"Idempotency-Key": ["At most 200 characters."]}, "bad Idempotency-Key")
+    digest = request_hash(body)
+    existing = _existing_key(session, actor, key)
+    if existing is None:
+        try:
+            with session.begin_nested():
+                row = IdempotencyKey(user_id=actor.id, key=key, request_hash=digest)
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            existing = _existing_key(session, actor, key)
+        else:
+            order = create_order(session, actor, data)
+            row.order_id = order.id
+            session.flush()
+            return order, False
+    assert existing is not None
+    if existing.request_hash != digest:
+        raise Conflict("idempotency_key_reused", "this Idempotency-Key was already used with a different request body")
+    if existing.order_id is None:
+        raise Conflict("idempotency_key_in_flight", "a request with this Idempotency-Key is still being processed")
+    return get_order(session, actor, existing.order_id), True
+
+
+def _existing_key(session: Session, actor: User, key: str) -> IdempotencyKey | None:
+    return session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == actor.id, IdempotencyKey.key == key))

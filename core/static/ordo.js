@@ -1,0 +1,1 @@
+// Ordo's small scripts: confirmation before destructive actions.

@@ -1,0 +1,247 @@
+"""Ordo's pytest plugin: fixtures that build an app with exactly the plugins a test names.
+
+Loaded automatically through the ``pytest11`` entry point, so core's tests, the
+built-in plugins' tests and any third-party plugin's tests share these fixtures.
+Each test gets its own database, copied from a migrated template per plugin set
+(migrating once per set keeps the suite fast).
+
+Override ``ordo_plugins`` in a test module (or parametrize it) to choose plugins::
+
+    @pytest.fixture
+    def ordo_plugins():
+        return ["inspection"]
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.app import create_app
+from core.db import make_engine
+from core.installation import enable, initialise
+from core.models import Branch, Customer, CustomerAddress, CustomerContact, Department, Order, Product, Role, User
+from core.security.passwords import hash_password
+from core.security.tokens import create_token
+from core.services.orders import create_order, load_order_input
+from core.web import OrdoState
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-pass-1"
+PASSWORD = "test-pass-1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "req(id): the DOMAIN.md requirement this test proves")
+
+
+class _Templates:
+    """Migrated template databases, one per plugin set, made once per test session."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.made: dict[tuple[str, ...], Path] = {}
+
+    def get(self, plugins: Sequence[str]) -> Path:
+        key = tuple(sorted(plugins))
+        if key not in self.made:
+            path = self.folder / f"template-{'-'.join(key) or 'core'}.sqlite3"
+            engine = make_engine(f"sqlite:///{path}")
+            initialise(engine, ADMIN_EMAIL, ADMIN_PASSWORD, company_name="Test Co.")
+            if key:
+                enable(engine, key)
+            engine.dispose()  # the last connection to close checkpoints the WAL into the file
+            self.made[key] = path
+        return self.made[key]
+
+
+@pytest.fixture(scope="session")
+def ordo_templates(tmp_path_factory: pytest.TempPathFactory) -> _Templates:
+    """The per-session cache of migrated template databases."""
+    return _Templates(tmp_path_factory.mktemp("ordo-templates"))
+
+
+@pytest.fixture
+def ordo_plugins() -> Sequence[str]:
+    """The plugins the test's app has enabled; override to choose (default: none)."""
+    return ()
+
+
+@pytest.fixture
+def make_app(ordo_templates: _Templates, tmp_path: Path) -> Callable[..., Flask]:
+    """A factory: ``make_app(["plugin", …], **flask_config)`` → an app on a fresh database."""
+    made: list[Flask] = []
+
+    def factory(plugins: Sequence[str] = (), **config: Any) -> Flask:
+        folder = tmp_path / f"instance{len(made)}"
+        folder.mkdir()
+        shutil.copy(ordo_templates.get(plugins), folder / "ordo.sqlite3")
+        app = create_app({"INSTANCE": folder, "TESTING": True, **config})
+        made.append(app)
+        return app
+
+    yield factory  # type: ignore[misc]
+    for app in made:
+        app.extensions["ordo"].engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], ordo_plugins: Sequence[str]) -> Flask:
+    """An app with the plugins of ``ordo_plugins`` enabled, on a fresh database."""
+    return make_app(ordo_plugins)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of ``app`` (cookies kept between requests)."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    """A CLI runner of ``app``."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def state(app: Flask) -> OrdoState:
+    """The app's Ordo state: engine, session factory, registry."""
+    return app.extensions["ordo"]
+
+
+@pytest.fixture
+def session(state: OrdoState) -> Iterator[Session]:
+    """A database session on the app's database; commit to make data visible to requests."""
+    with state.sessions() as s:
+        yield s
+
+
+@pytest.fixture
+def admin(session: Session) -> User:
+    """The administrator created by ``ordo init``."""
+    return session.scalar(select(User).where(User.email == ADMIN_EMAIL))  # type: ignore[return-value]
+
+
+@pytest.fixture
+def seed(session: Session) -> dict[str, Any]:
+    """Basic master data: branches, departments, two customers, three products."""
+    return seed_master_data(session)
+
+
+def seed_master_data(session: Session) -> dict[str, Any]:
+    """Create and commit a small, realistic master data set; returns it by name."""
+    hq = session.scalar(select(Branch).where(Branch.code == "HQ"))
+    assert hq is not None
+    cd = Branch(company_id=hq.company_id, code="CD", name="成都分公司")
+    sales = Department(company_id=hq.company_id, code="sales", name="销售部")
+    session.add_all([cd, sales])
+    local = Customer(
+        code="C001",
+        name="重庆山城机电有限公司",
+        contacts=[CustomerContact(name="张伟", phone="023-6000-0001", email="zhang@example.com")],
+        addresses=[CustomerAddress(province="重庆市", city="重庆市", address="渝北区金开大道 1 号")],
+    )
+    remote = Customer(
+        code="C002",
+        name="成都蓉锦贸易有限公司",
+        contacts=[CustomerContact(name="李娜", phone="028-8000-0002", email="li@example.com")],
+        addresses=[CustomerAddress(province="四川省", city="成都市", address="高新区天府大道 100 号")],
+    )
+    products = [
+        Product(sku="P-100", name="Gear motor 减速电机", unit="台", list_price=Decimal("1200.00"), category="motors"),
+        Product(sku="P-200", name="Control cabinet 控制柜", unit="套", list_price=Decimal("8800.00"), category="cabinets", regular=False),
+        Product(sku="P-300", name="Cable 电缆", unit="米", list_price=Decimal("12.50"), category="cables"),
+    ]
+    session.add_all([local, remote, *products])
+    session.commit()
+    return {"hq": hq, "cd": cd, "sales_dept": sales, "local": local, "remote": remote, "products": products}
+
+
+def make_user(
+    session: Session,
+    email: str,
+    roles: Sequence[str],
+    *,
+    branch: Branch | None = None,
+    department: Department | None = None,
+    customer: Customer | None = None,
+    language: str = "en",
+    password: str = PASSWORD,
+) -> User:
+    """Create and commit a user holding the named roles."""
+    user = User(
+        email=email,
+        name=email.split("@")[0],
+        password_hash=hash_password(password),
+        language=language,
+        branch_id=branch.id if branch else None,
+        department_id=department.id if department else None,
+        customer_id=customer.id if customer else None,
+        roles=list(session.scalars(select(Role).where(Role.code.in_(roles)))),
+    )
+    session.add(user)
+    session.commit()
+    return user
+
+
+def token_for(session: Session, user: User) -> str:
+    """A fresh API token for ``user`` (committed)."""
+    token = create_token(session, user, name="test")
+    session.commit()
+    return token
+
+
+def order_payload(customer: str = "C001", **overrides: Any) -> dict[str, Any]:
+    """A valid order body for the API contract, customisable per test."""
+    body: dict[str, Any] = {
+        "customer": customer,
+        "channel": "phone",
+        "reference": "PO-2026-001",
+        "requested_date": "2026-12-15",
+        "payment_method": "monthly_settlement",
+        "ship_to": {"contact": "张伟", "phone": "023-6000-0001", "province": "重庆市", "city": "重庆市", "address": "渝北区金开大道 1 号"},
+        "lines": [
+            {"product": "P-100", "quantity": "2", "unit_price": "1150.00"},
+            {"product": "P-300", "quantity": "100"},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def make_order(session: Session, actor: User, **overrides: Any) -> Order:
+    """Create and commit a draft order through the order service."""
+    order = create_order(session, actor, load_order_input(order_payload(**overrides)))
+    session.commit()
+    return order
+
+
+def login(client: FlaskClient, email: str, password: str) -> Any:
+    """Log ``client`` in through the login screen (with its CSRF token)."""
+    page = client.get("/login")
+    token = _csrf_from(page.get_data(as_text=True))
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token}, follow_redirects=True)
+
+
+def csrf_token(client: FlaskClient, path: str = "/") -> str:
+    """The CSRF token embedded in the page at ``path``."""
+    return _csrf_from(client.get(path).get_data(as_text=True))
+
+
+def _csrf_from(html: str) -> str:
+    import re
+
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'<meta name="csrf-token" content="([^"]+)"', html
+    )
+    assert match, "no CSRF token on the page"
+    return match.group(1)

@@ -1,0 +1,1 @@
+"""Ordo's built-in department plugins, found through the ``ordo.plugins`` entry points."""

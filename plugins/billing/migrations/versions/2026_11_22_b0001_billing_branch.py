@@ -1,0 +1,22 @@
+"""start the billing plugin's migration branch
+
+Revision ID: b0001
+Revises:
+Create Date: 2026-11-22
+
+"""
+
+from collections.abc import Sequence
+
+revision: str = "b0001"
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("billing",)
+depends_on: str | Sequence[str] | None = "c0001"
+
+
+def upgrade() -> None:
+    """The branch starts empty; the plugin's tables arrive in later revisions."""
+
+
+def downgrade() -> None:
+    """Nothing to undo."""

@@ -1,0 +1,25 @@
+"""Review: multi-department order review, approvals, credit question and change requests.
+
+Technical, production, quality, purchasing and finance review an order before it is
+confirmed; confirmed orders change only through approved change requests (RV-1 … RV-9).
+This release ships the plugin's shell: its manifest and its migration branch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core import hookimpl
+from core.contrib import MigrationBranch
+
+#: The plugin's name: its entry point, migration branch label and table prefix.
+name = "review"
+#: The plugin's version.
+version = "0.1.0"
+#: Plugins that must be enabled for this one to work.
+requires: tuple[str, ...] = ()
+
+
+@hookimpl
+def ordo_register_migrations() -> list[MigrationBranch]:
+    return [MigrationBranch(name, Path(__file__).parent / "migrations" / "versions")]

@@ -1,0 +1,85 @@
+"""The core workflow: draft → submitted → confirmed → completed, cancel, reject, guards."""
+
+import pytest
+from sqlalchemy import select
+
+from core.models import AuditLog, OrderTransition
+from core.services import ServiceError
+from core.services.orders import take_action
+from core.testing import make_order
+
+pytestmark = pytest.mark.req("CORE-2")
+
+
+def test_core_flow_records_every_transition(session, state, admin, seed):
+    order = make_order(session, admin)
+    assert (order.step, order.status) == ("draft", "draft")
+    for action, step in (("submit", "submitted"), ("confirm", "confirmed"), ("complete", "completed")):
+        take_action(session, state.registry, admin, order, action)
+        session.commit()
+        assert order.step == step
+        assert order.status == step
+    history = session.scalars(select(OrderTransition).where(OrderTransition.order_id == order.id)).all()
+    assert [(t.from_step, t.to_step, t.action, t.actor_id) for t in history] == [
+        ("draft", "submitted", "submit", admin.id),
+        ("submitted", "confirmed", "confirm", admin.id),
+        ("confirmed", "completed", "complete", admin.id),
+    ]
+    audited = session.scalars(select(AuditLog.action).where(AuditLog.entity == "order", AuditLog.entity_id == order.id)).all()
+    assert audited == ["create", "transition:submit", "transition:confirm", "transition:complete"]
+
+
+@pytest.mark.req("RV-9")
+def test_cancel_needs_and_keeps_a_reason(session, state, admin, seed):
+    order = make_order(session, admin)
+    with pytest.raises(ServiceError) as refused:
+        take_action(session, state.registry, admin, order, "cancel")
+    assert refused.value.code == "reason_required"
+    take_action(session, state.registry, admin, order, "cancel", reason="customer withdrew")
+    session.commit()
+    assert order.status == "cancelled"
+    last = session.scalars(select(OrderTransition).where(OrderTransition.order_id == order.id)).all()[-1]
+    assert last.reason == "customer withdrew"
+
+
+def test_invalid_transitions_are_refused_and_change_nothing(session, state, admin, seed):
+    order = make_order(session, admin)
+    with pytest.raises(ServiceError) as refused:
+        take_action(session, state.registry, admin, order, "complete")
+    assert refused.value.code == "action_not_available"
+    assert refused.value.status == 409
+    with pytest.raises(ServiceError) as unknown:
+        take_action(session, state.registry, admin, order, "teleport")
+    assert unknown.value.status == 404
+    session.rollback()
+    assert order.step == "draft"
+    assert session.scalars(select(OrderTransition).where(OrderTransition.order_id == order.id)).all() == []
+
+
+def test_guard_refuses_submitting_an_order_whose_product_was_deactivated(session, state, admin, seed):
+    order = make_order(session, admin)
+    seed["products"][0].active = False
+    session.commit()
+    with pytest.raises(ServiceError) as refused:
+        take_action(session, state.registry, admin, order, "submit")
+    assert refused.value.code == "transition_refused"
+    assert any("P-100" in r for r in refused.value.details["reasons"])
+    session.rollback()
+    session.refresh(order)
+    assert order.step == "draft"
+
+
+def test_order_numbers_follow_the_company_sequence(session, admin, seed):
+    first = make_order(session, admin)
+    second = make_order(session, admin, reference="PO-2")
+    year = first.created_at.year
+    assert first.number == f"SO{year}-000001"
+    assert second.number == f"SO{year}-000002"
+
+
+def test_totals_are_decimal_and_computed_server_side(session, admin, seed):
+    order = make_order(session, admin)
+    # 2 × 1150.00 + 100 × 12.50 = 3550.00 untaxed, 13 % VAT = 461.50
+    assert str(order.untaxed_amount) == "3550.00"
+    assert str(order.tax_amount) == "461.50"
+    assert str(order.total) == "4011.50"
