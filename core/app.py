@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 from flask_bootstrap import Bootstrap5
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
 from core.config import load_instance
@@ -53,7 +53,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(config)
-    app.extensions["ordo"] = OrdoState(instance, engine, make_session_factory(engine), registry)
+    app.extensions["ordo"] = OrdoState(
+        instance, engine, make_session_factory(engine), registry, make_session_factory(engine, read_only=True)
+    )
     app.teardown_appcontext(close_session)
 
     Bootstrap5(app)
@@ -86,8 +88,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from core.api import init_api
     from core.views import init_views
 
+    from core.documents.views import bp as documents_bp
+
     api = init_api(app)
     init_views(app)
+    app.register_blueprint(documents_bp)
     for blueprints in registry.hook.ordo_register_blueprints(app=app):
         for blueprint in blueprints or ():
             if (blueprint.url_prefix or "").startswith("/api/") and hasattr(blueprint, "_docs"):
@@ -123,7 +128,14 @@ def _init_login(app: Flask) -> None:
         header = req.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
-        session = db()
-        user = user_for_token(session, header.removeprefix("Bearer ").strip())
-        session.commit()  # keep last-used time
-        return user
+        # Looked up (and its last use recorded) in a short session of its own, before the
+        # request's own session exists, so the two never wait on each other.
+        with app.extensions["ordo"].read_sessions() as lookup:
+            found = user_for_token(lookup, header.removeprefix("Bearer ").strip())
+            user_id = found.id if found is not None else None
+        return db().get(User, user_id) if user_id is not None else None
+
+    @app.before_request
+    def _load_token_user_first() -> None:
+        if request.headers.get("Authorization", "").startswith("Bearer "):
+            current_user._get_current_object()

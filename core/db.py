@@ -82,10 +82,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock when a transaction starts, so two writers queue on the
-    # busy timeout instead of failing later with "database is locked" on upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn: Any) -> None:
+    # A writing transaction takes the write lock when it starts, so two writers queue
+    # on the busy timeout instead of failing later when a read lock cannot be upgraded.
+    # Read-only work (engine option ``ordo_read_only``) begins deferred and never
+    # waits for writers (WAL).
+    if conn.get_execution_options().get("ordo_read_only"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -96,7 +101,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # "Serializable isolation / Savepoints / Transactional DDL" for pysqlite).
         event.listen(engine, "connect", _disable_pysqlite_autobegin)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -105,9 +110,14 @@ def _disable_pysqlite_autobegin(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A session factory bound to ``engine``; objects stay usable after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, read_only: bool = False) -> sessionmaker[Session]:
+    """A session factory bound to ``engine``; objects stay usable after commit.
+
+    ``read_only`` sessions are for work that only reads (page views, reports): on
+    SQLite they never wait for the write lock.
+    """
+    bind = engine.execution_options(ordo_read_only=True) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextmanager

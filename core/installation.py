@@ -21,6 +21,11 @@ from core.services import audit
 from core.workflow import Workflow
 
 
+def enabled_plugins_table_exists(engine: Engine) -> bool:
+    """Whether ``ordo init`` has created the schema in this database."""
+    return inspect(engine).has_table("plugin_state")
+
+
 def enabled_plugins(engine: Engine) -> list[str]:
     """Names of the plugins enabled in this database (none before ``ordo init``)."""
     if not inspect(engine).has_table("plugin_state"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from flask import current_app, g
+from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +23,8 @@ class OrdoState:
     engine: Engine
     sessions: sessionmaker[Session]
     registry: Registry
+    #: Sessions for requests that only read (GET, HEAD): they never wait for writers.
+    read_sessions: sessionmaker[Session] | None = None
 
 
 def ordo() -> OrdoState:
@@ -31,9 +33,16 @@ def ordo() -> OrdoState:
 
 
 def db() -> Session:
-    """The request's database session (opened on first use, closed after the request)."""
+    """The request's database session (opened on first use, closed after the request).
+
+    GET and HEAD requests read in a deferred transaction; other methods write and take
+    the write lock up front (on SQLite), so concurrent writers queue instead of failing.
+    """
     if "db_session" not in g:
-        g.db_session = ordo().sessions()
+        state = ordo()
+        reading = has_request_context() and request.method in ("GET", "HEAD")
+        factory = state.read_sessions if reading and state.read_sessions is not None else state.sessions
+        g.db_session = factory()
     return cast(Session, g.db_session)
 
 

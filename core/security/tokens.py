@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -29,8 +29,16 @@ def create_token(session: Session, user: User, name: str = "", expires_at: dt.da
     return token
 
 
+#: The last-used time is written at most this often per token, to spare the database.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
 def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a valid, unexpired, unrevoked token belongs to; marks it used."""
+    """The active user a valid, unexpired, unrevoked token belongs to.
+
+    The token's last-used time is recorded in a short transaction of its own (at most
+    once a minute), so a read-only request stays read-only.
+    """
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     now = utcnow()
     if row is None or row.revoked_at is not None:
@@ -39,5 +47,13 @@ def user_for_token(session: Session, token: str) -> User | None:
         return None
     if not row.user.active:
         return None
-    row.last_used_at = now
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        bind = session.get_bind()
+        if bind.get_execution_options().get("ordo_read_only"):
+            # A read-only session holds no write lock, so a short transaction of our own
+            # cannot wait on it.
+            with bind.engine.execution_options(ordo_read_only=False).begin() as conn:
+                conn.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+        else:
+            row.last_used_at = now  # committed with the caller's transaction
     return row.user

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError
@@ -84,7 +85,7 @@ def _build_lines(session: Session, lines: list[dict[str, Any]]) -> list[OrderLin
                 quantity=line["quantity"],
                 unit=product.unit,
                 unit_price=line["unit_price"] if line.get("unit_price") is not None else product.list_price,
-                discount=line.get("discount") or 0,
+                discount=line.get("discount") or Decimal("0"),
                 tax_rate=product.tax_rate,
             )
         )

@@ -1,0 +1,396 @@
+"""The ``ordo`` command line: init, demo, serve, users, plugins, steps, db.
+
+Scriptable and stable: every command runs without prompts when its options are
+given, prints results on stdout and errors on stderr with a non-zero exit status.
+Enabled plugins add their own commands (``ordo <plugin> …``) through
+``ordo_register_cli``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import installation, migrate
+from core.config import Instance, load_instance
+from core.db import make_engine
+from core.models import Branch, Customer, Role, User
+from core.plugins import PluginError, Registry, discover
+from core.security.passwords import PasswordPolicyError, hash_password
+from core.security.tokens import create_token
+from core.services import audit
+
+
+class Context:
+    """What every command needs: the instance folder and its database engine."""
+
+    def __init__(self, instance: Instance):
+        self.instance = instance
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.instance.database_url)
+        return self._engine
+
+    def sessions(self) -> sessionmaker[Session]:
+        return sessionmaker(self.engine, expire_on_commit=False)
+
+    def require_initialised(self) -> None:
+        if not installation.enabled_plugins_table_exists(self.engine):
+            raise click.ClickException("the database is not initialised; run `ordo init` first")
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+class OrdoGroup(click.Group):
+    """The top-level group; commands of enabled plugins are found when asked for."""
+
+    def _plugin_commands(self, ctx: click.Context) -> click.Group:
+        group = click.Group()
+        try:
+            instance = load_instance(ctx.params.get("instance"))
+            engine = make_engine(instance.database_url)
+            registry = Registry(installation.enabled_plugins(engine))
+            engine.dispose()
+        except Exception:  # noqa: BLE001 - a broken database must not hide core's commands
+            return group
+        registry.hook.ordo_register_cli(group=group)
+        return group
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx).list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get_command(ctx, cmd_name)
+
+
+@click.group(cls=OrdoGroup)
+@click.option("--instance", envvar="ORDO_INSTANCE", type=click.Path(file_okay=False), default=None,
+              help="Instance folder (database, attachments, settings). Default: ./instance")
+@click.pass_context
+def cli(ctx: click.Context, instance: str | None) -> None:
+    """Ordo: order management, from intake to settlement."""
+    ctx.obj = Context(load_instance(instance))
+
+
+def main() -> None:
+    """Entry point of the ``ordo`` console script."""
+    cli(prog_name="ordo")
+
+
+# --- init, demo, serve --------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--admin-email", help="E-mail of the first administrator.")
+@click.option("--admin-password", help="Password of the first administrator.")
+@click.option("--company", "company_name", default="My company", show_default=True, help="Company name.")
+@pass_ctx
+def init(ctx: Context, admin_email: str | None, admin_password: str | None, company_name: str) -> None:
+    """Create the database, migrate it and create the first administrator."""
+    admin_email = admin_email or click.prompt("Administrator e-mail")
+    admin_password = admin_password or click.prompt("Administrator password", hide_input=True, confirmation_prompt=True)
+    try:
+        admin = installation.initialise(ctx.engine, admin_email, admin_password, company_name)
+    except PasswordPolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Initialised {ctx.instance.database_url} — administrator {admin.email}")
+
+
+@cli.command()
+@pass_ctx
+def demo(ctx: Context) -> None:
+    """Load the Chongqing demo company (skipped if it is there already) and show its logins."""
+    from core.demo import DEMO_PASSWORD, demo_logins, load_demo
+
+    created = load_demo(ctx.engine)
+    click.echo("Demo company loaded." if created else "Demo company already present.")
+    click.echo(f"Logins (password for all: {DEMO_PASSWORD}):")
+    for email, role in demo_logins():
+        click.echo(f"  {email:<28} {role}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes; more than one runs under gunicorn (production mode).")
+@click.option("--production", is_flag=True, help="Run under gunicorn even with one worker.")
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, workers: int, production: bool) -> None:
+    """Serve the screens and the API."""
+    from core.app import create_app
+    from core.wsgi import ReloadingApp
+
+    def factory() -> Any:
+        return create_app({"INSTANCE": ctx.instance.path, "DATABASE_URL": ctx.instance.database_url})
+
+    if not installation.enabled_plugins_table_exists(ctx.engine):
+        raise click.ClickException("the database is not initialised; run `ordo init` or `ordo demo` first")
+    click.echo(f"Ordo is serving on http://{host}:{port}/ (instance {ctx.instance.path})")
+    if workers > 1 or production:
+        from core.gunicorn import run_gunicorn
+
+        run_gunicorn(lambda: ReloadingApp(factory), host, port, workers)
+    else:
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, ReloadingApp(factory), threaded=True, use_reloader=False)
+
+
+# --- users ------------------------------------------------------------------------
+
+
+@cli.group()
+def users() -> None:
+    """Create users and API tokens."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--password", required=True, help="At least 8 characters with a letter and a digit.")
+@click.option("--role", "roles", multiple=True, required=True, help="A role code; repeat for several.")
+@click.option("--name", default=None, help="Display name (default: the e-mail's local part).")
+@click.option("--branch", default=None, help="Branch code.")
+@click.option("--customer", default=None, help="Customer code, for a customer's portal user.")
+@click.option("--language", type=click.Choice(["zh_CN", "en"]), default="zh_CN", show_default=True)
+@pass_ctx
+def users_create(ctx: Context, email: str, password: str, roles: tuple[str, ...], name: str | None,
+                 branch: str | None, customer: str | None, language: str) -> None:
+    """Create a user holding the given roles."""
+    ctx.require_initialised()
+    email = email.strip().lower()
+    with ctx.sessions()() as session, session.begin():
+        if session.scalar(select(User.id).where(User.email == email)):
+            raise click.ClickException(f"a user with e-mail {email} exists already")
+        found = {r.code: r for r in session.scalars(select(Role).where(Role.code.in_(roles)))}
+        missing = [r for r in roles if r not in found]
+        if missing:
+            known = ", ".join(session.scalars(select(Role.code).order_by(Role.code)))
+            raise click.ClickException(f"unknown role(s) {', '.join(missing)}; known roles: {known}")
+        user = User(email=email, name=name or email.split("@")[0], language=language, roles=list(found.values()))
+        try:
+            user.password_hash = hash_password(password)
+        except PasswordPolicyError as exc:
+            raise click.ClickException(str(exc)) from None
+        if branch:
+            user.branch_id = session.scalar(select(Branch.id).where(Branch.code == branch))
+            if user.branch_id is None:
+                raise click.ClickException(f"unknown branch {branch!r}")
+        if customer:
+            user.customer_id = session.scalar(select(Customer.id).where(Customer.code == customer))
+            if user.customer_id is None:
+                raise click.ClickException(f"unknown customer {customer!r}")
+        session.add(user)
+        session.flush()
+        audit.record(session, None, "user", user.id, "create", {"email": email, "roles": sorted(roles)})
+    click.echo(f"Created user {email} ({', '.join(roles)})")
+
+
+@users.command("token")
+@click.argument("email")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option("--expires-days", type=click.IntRange(1, 3650), default=None, help="Expire after this many days.")
+@pass_ctx
+def users_token(ctx: Context, email: str, name: str, expires_days: int | None) -> None:
+    """Create an API token for EMAIL and print only the token (it is shown once)."""
+    ctx.require_initialised()
+    with ctx.sessions()() as session, session.begin():
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise click.ClickException(f"no user with e-mail {email}")
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_days) if expires_days else None
+        token = create_token(session, user, name=name, expires_at=expires)
+        audit.record(session, None, "api_token", None, "create", {"user": user.email, "name": name})
+    click.echo(token)
+
+
+# --- plugins and workflow steps -----------------------------------------------------
+
+
+@cli.group()
+def plugins() -> None:
+    """List, enable, disable and scaffold plugins."""
+
+
+@plugins.command("list")
+@pass_ctx
+def plugins_list(ctx: Context) -> None:
+    """Installed plugins and whether each is enabled here."""
+    enabled = set(installation.enabled_plugins(ctx.engine))
+    for name, info in sorted(discover().items()):
+        mark = "enabled " if name in enabled else "disabled"
+        requires = f" (requires {', '.join(info.requires)})" if info.requires else ""
+        click.echo(f"{name:<12} {mark} {info.version:<8} {info.title}{requires}")
+
+
+@plugins.command("enable")
+@click.argument("names", nargs=-1, required=True)
+@pass_ctx
+def plugins_enable(ctx: Context, names: tuple[str, ...]) -> None:
+    """Enable plugins (and the plugins they require) and migrate their tables."""
+    ctx.require_initialised()
+    try:
+        new = installation.enable(ctx.engine, names)
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Enabled: {', '.join(new)}" if new else "Already enabled.")
+
+
+@plugins.command("disable")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--move-orders", is_flag=True, help="Move orders waiting in the plugins' steps to the next step.")
+@pass_ctx
+def plugins_disable(ctx: Context, names: tuple[str, ...], move_orders: bool) -> None:
+    """Disable plugins; their data stays in the database."""
+    ctx.require_initialised()
+    try:
+        done = installation.disable(ctx.engine, names, move_orders=move_orders)
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Disabled: {', '.join(done)}" if done else "Already disabled.")
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
+def plugins_new(name: str, dest: Path) -> None:
+    """Scaffold a third-party plugin package NAME that passes the contract suite."""
+    from core.scaffold import create_plugin
+
+    try:
+        path = create_plugin(name, dest)
+    except (ValueError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {path}. Install it with: pip install -e {path}")
+
+
+@cli.group()
+def steps() -> None:
+    """Show the workflow and switch optional steps on or off."""
+
+
+@steps.command("list")
+@pass_ctx
+def steps_list(ctx: Context) -> None:
+    """The pipeline: every step with its position, owner and whether it is on."""
+    from core.workflow import Workflow, step_status
+
+    ctx.require_initialised()
+    registry = Registry(installation.enabled_plugins(ctx.engine))
+    with ctx.sessions()() as session:
+        workflow = Workflow(registry, session)
+        for step in sorted(registry.steps.values(), key=lambda s: s.position):
+            state = "off" if step.key in workflow.disabled else "on "
+            click.echo(f"{step.position:>5} {state} {step.key:<32} {step_status(step):<10} {step.owner}")
+
+
+def _switch_step(ctx: Context, key: str, enabled: bool) -> None:
+    ctx.require_initialised()
+    registry = Registry(installation.enabled_plugins(ctx.engine))
+    with ctx.sessions()() as session, session.begin():
+        try:
+            installation.set_step_enabled(session, registry, key, enabled)
+        except PluginError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"Step {key} is {'on' if enabled else 'off'}.")
+
+
+@steps.command("enable")
+@click.argument("key")
+@pass_ctx
+def steps_enable(ctx: Context, key: str) -> None:
+    """Switch step KEY on."""
+    _switch_step(ctx, key, True)
+
+
+@steps.command("disable")
+@click.argument("key")
+@pass_ctx
+def steps_disable(ctx: Context, key: str) -> None:
+    """Switch optional step KEY off; orders then skip it."""
+    _switch_step(ctx, key, False)
+
+
+# --- db -------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Migrate, back up and restore the database."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Bring core and every enabled plugin's tables to the newest revision."""
+    migrate.upgrade(ctx.engine, installation.enabled_plugins(ctx.engine))
+    click.echo("Database at head: " + ", ".join(sorted(migrate.current_revisions(ctx.engine))))
+
+
+@db.command("current")
+@pass_ctx
+def db_current(ctx: Context) -> None:
+    """The revisions the database is at."""
+    click.echo(" ".join(sorted(migrate.current_revisions(ctx.engine))) or "(empty)")
+
+
+def _sqlite_path(ctx: Context) -> Path:
+    url = make_url(ctx.instance.database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        raise click.ClickException(
+            f"backup and restore handle SQLite here; for {url.get_backend_name()} use its own tools (pg_dump)"
+        )
+    return Path(url.database)
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@pass_ctx
+def db_backup(ctx: Context, path: Path) -> None:
+    """Copy the live database to PATH (SQLite online backup: safe while Ordo runs)."""
+    source_path = _sqlite_path(ctx)
+    if not source_path.exists():
+        raise click.ClickException(f"no database at {source_path}")
+    if path.exists():
+        raise click.ClickException(f"{path} exists; choose a new file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source_path) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    click.echo(f"Backed up to {path}")
+
+
+@db.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def db_restore(ctx: Context, path: Path, yes: bool) -> None:
+    """Replace the database with the backup at PATH (checked first; atomic)."""
+    target_path = _sqlite_path(ctx)
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as backup:
+            if backup.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise click.ClickException(f"{path} fails SQLite's integrity check")
+            backup.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise click.ClickException(f"{path} is not an Ordo database backup: {exc}") from None
+    if not yes:
+        click.confirm(f"Replace {target_path} with {path}? Everything since that backup is lost", abort=True)
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as backup, sqlite3.connect(target_path) as target:
+        backup.backup(target)
+    click.echo(f"Restored {target_path} from {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The demo company: a Chongqing trading firm with branches, customers near and far,
+products, one user per default role, and orders in every state.
+
+Everything is created through the same services users go through, so the demo's
+orders have real numbers, history and audit entries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.installation import enabled_plugins, initialise
+from core.models import Branch, Company, Customer, Department, Role, User
+from core.plugins import Registry
+from core.security.passwords import hash_password
+from core.services.orders import create_order, load_order_input, take_action
+from core.services.parties import create_customer, create_product
+
+DEMO_PASSWORD = "ordo-demo-1"
+ADMIN_EMAIL = "admin@demo.ordo"
+
+BRANCHES = (("HQ", "重庆总部 Chongqing head office", True), ("CD", "成都分公司 Chengdu branch", False))
+DEPARTMENTS = (
+    ("sales", "销售部 Sales"),
+    ("technical", "技术部 Engineering"),
+    ("production", "生产部 Production"),
+    ("quality", "质量部 Quality"),
+    ("purchasing", "采购部 Purchasing"),
+    ("finance", "财务部 Finance"),
+    ("warehouse", "仓储物流部 Warehouse & logistics"),
+)
+#: (email, name, role, branch, department, language)
+USERS = (
+    ("gm@demo.ordo", "王总 Wang (GM)", "general_manager", "HQ", None, "zh_CN"),
+    ("sales.manager@demo.ordo", "刘经理 Liu (sales manager)", "sales_manager", "HQ", "sales", "zh_CN"),
+    ("sales@demo.ordo", "陈小明 Chen (sales)", "sales", "HQ", "sales", "zh_CN"),
+    ("sales.cd@demo.ordo", "赵丽 Zhao (Chengdu sales)", "sales", "CD", "sales", "zh_CN"),
+    ("clerk@demo.ordo", "周敏 Zhou (order clerk)", "order_clerk", "HQ", "sales", "zh_CN"),
+    ("warehouse@demo.ordo", "孙强 Sun (warehouse)", "warehouse", "HQ", "warehouse", "zh_CN"),
+    ("finance@demo.ordo", "吴芳 Wu (finance)", "finance", "HQ", "finance", "zh_CN"),
+    ("auditor@demo.ordo", "郑审计 Zheng (auditor)", "auditor", "HQ", None, "en"),
+)
+CUSTOMERS: tuple[dict[str, Any], ...] = (
+    {"code": "CQ001", "name": "重庆山城机电有限公司", "branch": "HQ",
+     "contacts": [{"name": "张伟", "phone": "023-6788-1001", "email": "zhangwei@shancheng.example"}],
+     "addresses": [{"label": "工厂", "province": "重庆市", "city": "重庆市", "district": "渝北区", "region": "西南", "address": "金开大道 88 号"}]},
+    {"code": "CQ002", "name": "重庆两江精密制造有限公司", "branch": "HQ",
+     "contacts": [{"name": "黄静", "phone": "023-6311-2002", "email": "huang@liangjiang.example"}],
+     "addresses": [{"province": "重庆市", "city": "重庆市", "district": "两江新区", "region": "西南", "address": "星光大道 6 号"}]},
+    {"code": "CQ003", "name": "重庆江津农机合作社", "branch": "HQ",
+     "contacts": [{"name": "何军", "phone": "023-4752-3003"}],
+     "addresses": [{"province": "重庆市", "city": "重庆市", "district": "江津区", "region": "西南", "address": "几江街道 12 号"}]},
+    {"code": "SC001", "name": "成都蓉锦贸易有限公司", "branch": "CD",
+     "contacts": [{"name": "李娜", "phone": "028-8555-4004", "email": "lina@rongjin.example"}],
+     "addresses": [{"province": "四川省", "city": "成都市", "district": "高新区", "region": "西南", "address": "天府大道 100 号"}]},
+    {"code": "GZ001", "name": "贵阳黔通设备有限公司", "branch": "CD",
+     "contacts": [{"name": "杨帆", "phone": "0851-8666-5005"}],
+     "addresses": [{"province": "贵州省", "city": "贵阳市", "region": "西南", "address": "观山湖区林城路 9 号"}]},
+    {"code": "GD001", "name": "Shenzhen Pearl Automation Ltd. 深圳明珠自动化", "branch": "HQ",
+     "contacts": [{"name": "Mary Lin", "phone": "0755-2666-6006", "email": "mary@pearl.example"}],
+     "addresses": [{"province": "广东省", "city": "深圳市", "region": "华南", "address": "南山区科技园 3 栋"}]},
+    {"code": "SH001", "name": "上海浦江工业品有限公司", "branch": "HQ",
+     "contacts": [{"name": "徐磊", "phone": "021-5888-7007"}],
+     "addresses": [{"province": "上海市", "city": "上海市", "region": "华东", "address": "浦东新区张江路 500 号"}]},
+)
+PRODUCTS: tuple[dict[str, Any], ...] = (
+    {"sku": "GM-750", "name": "减速电机 Gear motor 0.75 kW", "spec": "0.75kW 1:20 B5", "unit": "台", "category": "motors", "list_price": "1280.00"},
+    {"sku": "GM-2200", "name": "减速电机 Gear motor 2.2 kW", "spec": "2.2kW 1:30 B3", "unit": "台", "category": "motors", "list_price": "2650.00"},
+    {"sku": "VFD-4K", "name": "变频器 Frequency inverter 4 kW", "spec": "380V 4kW", "unit": "台", "category": "drives", "list_price": "1980.00"},
+    {"sku": "CAB-PLC", "name": "PLC 控制柜 PLC control cabinet", "spec": "定制 made to order", "unit": "套", "category": "cabinets", "list_price": "18800.00", "regular": False},
+    {"sku": "CBL-4x2.5", "name": "电力电缆 Power cable 4×2.5", "spec": "YJV 4×2.5mm²", "unit": "米", "category": "cables", "list_price": "9.60"},
+    {"sku": "BRG-6205", "name": "深沟球轴承 Ball bearing 6205", "spec": "6205-2RS", "unit": "个", "category": "parts", "list_price": "18.50"},
+    {"sku": "SVC-INST", "name": "安装调试服务 Installation & commissioning", "spec": "per day 按天", "unit": "天", "category": "services", "list_price": "1500.00", "tax_rate": "6"},
+)
+#: (customer, salesperson email, lines, final action path, reason)
+ORDERS: tuple[tuple[str, str, list[tuple[str, str]], tuple[str, ...], str], ...] = (
+    ("CQ001", "sales@demo.ordo", [("GM-750", "4"), ("CBL-4x2.5", "200")], (), ""),
+    ("CQ002", "sales@demo.ordo", [("VFD-4K", "2")], ("submit",), ""),
+    ("SC001", "sales.cd@demo.ordo", [("GM-2200", "3"), ("BRG-6205", "50")], ("submit",), ""),
+    ("GD001", "sales@demo.ordo", [("CAB-PLC", "1"), ("SVC-INST", "3")], ("submit", "confirm"), ""),
+    ("CQ003", "sales@demo.ordo", [("GM-750", "2")], ("submit", "confirm"), ""),
+    ("SH001", "sales@demo.ordo", [("GM-2200", "6"), ("VFD-4K", "6")], ("submit", "confirm", "complete"), ""),
+    ("CQ001", "sales@demo.ordo", [("BRG-6205", "400")], ("submit", "confirm", "complete"), ""),
+    ("GZ001", "sales.cd@demo.ordo", [("CBL-4x2.5", "1500")], ("cancel",), "客户取消采购计划 Customer dropped the purchase plan"),
+    ("GD001", "sales@demo.ordo", [("GM-750", "30")], ("submit", "reject"), "交期无法满足 The requested date cannot be met"),
+    ("CQ002", "clerk@demo.ordo", [("SVC-INST", "2")], (), ""),
+)
+
+
+def load_demo(engine: Engine) -> bool:
+    """Create the demo company unless it exists; returns whether anything was created."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    if inspect(engine).has_table("customer"):
+        with factory() as session:
+            if session.scalar(select(Customer.id).where(Customer.code == "CQ001")) is not None:
+                return False
+    initialise(engine, ADMIN_EMAIL, DEMO_PASSWORD, company_name="重庆渝信贸易有限公司 Chongqing Yuxin Trading Co.")
+    registry = Registry(enabled_plugins(engine))
+    with factory() as session, session.begin():
+        _populate(session, registry)
+    return True
+
+
+def _populate(session: Session, registry: Registry) -> None:
+    company = session.scalar(select(Company).order_by(Company.id))
+    assert company is not None
+    company.home_province = "重庆市"
+    hq = session.scalar(select(Branch).where(Branch.code == "HQ"))
+    assert hq is not None
+    hq.name = BRANCHES[0][1]
+    session.add(Branch(company_id=company.id, code="CD", name=BRANCHES[1][1]))
+    session.add_all(Department(company_id=company.id, code=code, name=name) for code, name in DEPARTMENTS)
+    session.flush()
+    branches = {b.code: b for b in session.scalars(select(Branch))}
+    departments = {d.code: d for d in session.scalars(select(Department))}
+    roles = {r.code: r for r in session.scalars(select(Role))}
+    admin = session.scalar(select(User).where(User.email == ADMIN_EMAIL))
+    assert admin is not None
+    admin.branch_id = hq.id
+    users = {ADMIN_EMAIL: admin}
+    password_hash = hash_password(DEMO_PASSWORD)
+    for email, name, role, branch, department, language in USERS:
+        users[email] = User(
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            language=language,
+            branch_id=branches[branch].id,
+            department_id=departments[department].id if department else None,
+            roles=[roles[role]],
+        )
+        session.add(users[email])
+    session.flush()
+    customers = {}
+    for data in CUSTOMERS:
+        customer = create_customer(session, admin, data)
+        customer.owner_id = users["sales.cd@demo.ordo" if data["branch"] == "CD" else "sales@demo.ordo"].id
+        customers[customer.code] = customer
+    for data in PRODUCTS:
+        create_product(session, admin, data)
+    portal = User(
+        email="customer@demo.ordo",
+        name="张伟 (山城机电 portal)",
+        password_hash=password_hash,
+        customer_id=customers["CQ001"].id,
+        roles=[roles["customer"]],
+    )
+    session.add(portal)
+    session.flush()
+    manager = users["sales.manager@demo.ordo"]
+    today = dt.date.today()
+    for n, (code, seller, lines, path, reason) in enumerate(ORDERS):
+        customer = customers[code]
+        address = customer.addresses[0]
+        contact = customer.contacts[0]
+        data = load_order_input(
+            {
+                "customer": code,
+                "channel": ("phone", "email", "offline", "fax", "portal", "api")[n % 6],
+                "reference": f"PO-{today.year}-{1001 + n}",
+                "requested_date": (today + dt.timedelta(days=14 + 3 * n)).isoformat(),
+                "payment_method": ("monthly_settlement", "prepayment", "cash_on_delivery")[n % 3],
+                "urgency": "urgent" if n in (3, 6) else "normal",
+                "contact_name": contact.name,
+                "contact_phone": contact.phone,
+                "ship_to": {"contact": contact.name, "phone": contact.phone, "province": address.province,
+                            "city": address.city, "address": f"{address.district}{address.address}"},
+                "lines": [{"product": sku, "quantity": qty} for sku, qty in lines],
+            }
+        )
+        order = create_order(session, users[seller], data)
+        for action in path:
+            actor = users[seller] if action == "submit" else manager
+            take_action(session, registry, actor, order, action, reason if action in ("cancel", "reject") else "")
+    session.flush()
+
+
+def demo_logins() -> list[tuple[str, str]]:
+    """(e-mail, role) of every demo login; all share :data:`DEMO_PASSWORD`."""
+    return [(ADMIN_EMAIL, "admin")] + [(u[0], u[2]) for u in USERS] + [("customer@demo.ordo", "customer")]
+
+
+

@@ -1,0 +1,26 @@
+"""Documents render to PDF with WeasyPrint; their text (Chinese included) reads back."""
+
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from core.documents import render_document
+from core.testing import make_order
+
+
+def pdf_text(data: bytes) -> str:
+    """All text of a PDF, pages joined."""
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+@pytest.mark.req("CORE-1")
+def test_order_sheet_carries_the_key_information_in_chinese(session, state, admin, seed):
+    order = make_order(session, admin)
+    pdf = render_document(session, state.registry, "order_sheet", order, "zh_CN")
+    assert pdf.startswith(b"%PDF")
+    text = pdf_text(pdf)
+    assert order.number in text
+    assert "重庆山城机电有限公司" in text
+    assert "4011.50" in text
+    assert "P-100" in text
