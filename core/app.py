@@ -86,9 +86,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["REMEMBER_COOKIE_SECURE"] = request.is_secure
 
     from core.api import init_api
-    from core.views import init_views
-
     from core.documents.views import bp as documents_bp
+    from core.views import init_views
 
     api = init_api(app)
     init_views(app)

@@ -46,36 +46,148 @@ USERS = (
     ("auditor@demo.ordo", "郑审计 Zheng (auditor)", "auditor", "HQ", None, "en"),
 )
 CUSTOMERS: tuple[dict[str, Any], ...] = (
-    {"code": "CQ001", "name": "重庆山城机电有限公司", "branch": "HQ",
-     "contacts": [{"name": "张伟", "phone": "023-6788-1001", "email": "zhangwei@shancheng.example"}],
-     "addresses": [{"label": "工厂", "province": "重庆市", "city": "重庆市", "district": "渝北区", "region": "西南", "address": "金开大道 88 号"}]},
-    {"code": "CQ002", "name": "重庆两江精密制造有限公司", "branch": "HQ",
-     "contacts": [{"name": "黄静", "phone": "023-6311-2002", "email": "huang@liangjiang.example"}],
-     "addresses": [{"province": "重庆市", "city": "重庆市", "district": "两江新区", "region": "西南", "address": "星光大道 6 号"}]},
-    {"code": "CQ003", "name": "重庆江津农机合作社", "branch": "HQ",
-     "contacts": [{"name": "何军", "phone": "023-4752-3003"}],
-     "addresses": [{"province": "重庆市", "city": "重庆市", "district": "江津区", "region": "西南", "address": "几江街道 12 号"}]},
-    {"code": "SC001", "name": "成都蓉锦贸易有限公司", "branch": "CD",
-     "contacts": [{"name": "李娜", "phone": "028-8555-4004", "email": "lina@rongjin.example"}],
-     "addresses": [{"province": "四川省", "city": "成都市", "district": "高新区", "region": "西南", "address": "天府大道 100 号"}]},
-    {"code": "GZ001", "name": "贵阳黔通设备有限公司", "branch": "CD",
-     "contacts": [{"name": "杨帆", "phone": "0851-8666-5005"}],
-     "addresses": [{"province": "贵州省", "city": "贵阳市", "region": "西南", "address": "观山湖区林城路 9 号"}]},
-    {"code": "GD001", "name": "Shenzhen Pearl Automation Ltd. 深圳明珠自动化", "branch": "HQ",
-     "contacts": [{"name": "Mary Lin", "phone": "0755-2666-6006", "email": "mary@pearl.example"}],
-     "addresses": [{"province": "广东省", "city": "深圳市", "region": "华南", "address": "南山区科技园 3 栋"}]},
-    {"code": "SH001", "name": "上海浦江工业品有限公司", "branch": "HQ",
-     "contacts": [{"name": "徐磊", "phone": "021-5888-7007"}],
-     "addresses": [{"province": "上海市", "city": "上海市", "region": "华东", "address": "浦东新区张江路 500 号"}]},
+    {
+        "code": "CQ001",
+        "name": "重庆山城机电有限公司",
+        "branch": "HQ",
+        "contacts": [{"name": "张伟", "phone": "023-6788-1001", "email": "zhangwei@shancheng.example"}],
+        "addresses": [
+            {
+                "label": "工厂",
+                "province": "重庆市",
+                "city": "重庆市",
+                "district": "渝北区",
+                "region": "西南",
+                "address": "金开大道 88 号",
+            }
+        ],
+    },
+    {
+        "code": "CQ002",
+        "name": "重庆两江精密制造有限公司",
+        "branch": "HQ",
+        "contacts": [{"name": "黄静", "phone": "023-6311-2002", "email": "huang@liangjiang.example"}],
+        "addresses": [
+            {
+                "province": "重庆市",
+                "city": "重庆市",
+                "district": "两江新区",
+                "region": "西南",
+                "address": "星光大道 6 号",
+            }
+        ],
+    },
+    {
+        "code": "CQ003",
+        "name": "重庆江津农机合作社",
+        "branch": "HQ",
+        "contacts": [{"name": "何军", "phone": "023-4752-3003"}],
+        "addresses": [
+            {
+                "province": "重庆市",
+                "city": "重庆市",
+                "district": "江津区",
+                "region": "西南",
+                "address": "几江街道 12 号",
+            }
+        ],
+    },
+    {
+        "code": "SC001",
+        "name": "成都蓉锦贸易有限公司",
+        "branch": "CD",
+        "contacts": [{"name": "李娜", "phone": "028-8555-4004", "email": "lina@rongjin.example"}],
+        "addresses": [
+            {
+                "province": "四川省",
+                "city": "成都市",
+                "district": "高新区",
+                "region": "西南",
+                "address": "天府大道 100 号",
+            }
+        ],
+    },
+    {
+        "code": "GZ001",
+        "name": "贵阳黔通设备有限公司",
+        "branch": "CD",
+        "contacts": [{"name": "杨帆", "phone": "0851-8666-5005"}],
+        "addresses": [{"province": "贵州省", "city": "贵阳市", "region": "西南", "address": "观山湖区林城路 9 号"}],
+    },
+    {
+        "code": "GD001",
+        "name": "Shenzhen Pearl Automation Ltd. 深圳明珠自动化",
+        "branch": "HQ",
+        "contacts": [{"name": "Mary Lin", "phone": "0755-2666-6006", "email": "mary@pearl.example"}],
+        "addresses": [{"province": "广东省", "city": "深圳市", "region": "华南", "address": "南山区科技园 3 栋"}],
+    },
+    {
+        "code": "SH001",
+        "name": "上海浦江工业品有限公司",
+        "branch": "HQ",
+        "contacts": [{"name": "徐磊", "phone": "021-5888-7007"}],
+        "addresses": [{"province": "上海市", "city": "上海市", "region": "华东", "address": "浦东新区张江路 500 号"}],
+    },
 )
 PRODUCTS: tuple[dict[str, Any], ...] = (
-    {"sku": "GM-750", "name": "减速电机 Gear motor 0.75 kW", "spec": "0.75kW 1:20 B5", "unit": "台", "category": "motors", "list_price": "1280.00"},
-    {"sku": "GM-2200", "name": "减速电机 Gear motor 2.2 kW", "spec": "2.2kW 1:30 B3", "unit": "台", "category": "motors", "list_price": "2650.00"},
-    {"sku": "VFD-4K", "name": "变频器 Frequency inverter 4 kW", "spec": "380V 4kW", "unit": "台", "category": "drives", "list_price": "1980.00"},
-    {"sku": "CAB-PLC", "name": "PLC 控制柜 PLC control cabinet", "spec": "定制 made to order", "unit": "套", "category": "cabinets", "list_price": "18800.00", "regular": False},
-    {"sku": "CBL-4x2.5", "name": "电力电缆 Power cable 4×2.5", "spec": "YJV 4×2.5mm²", "unit": "米", "category": "cables", "list_price": "9.60"},
-    {"sku": "BRG-6205", "name": "深沟球轴承 Ball bearing 6205", "spec": "6205-2RS", "unit": "个", "category": "parts", "list_price": "18.50"},
-    {"sku": "SVC-INST", "name": "安装调试服务 Installation & commissioning", "spec": "per day 按天", "unit": "天", "category": "services", "list_price": "1500.00", "tax_rate": "6"},
+    {
+        "sku": "GM-750",
+        "name": "减速电机 Gear motor 0.75 kW",
+        "spec": "0.75kW 1:20 B5",
+        "unit": "台",
+        "category": "motors",
+        "list_price": "1280.00",
+    },
+    {
+        "sku": "GM-2200",
+        "name": "减速电机 Gear motor 2.2 kW",
+        "spec": "2.2kW 1:30 B3",
+        "unit": "台",
+        "category": "motors",
+        "list_price": "2650.00",
+    },
+    {
+        "sku": "VFD-4K",
+        "name": "变频器 Frequency inverter 4 kW",
+        "spec": "380V 4kW",
+        "unit": "台",
+        "category": "drives",
+        "list_price": "1980.00",
+    },
+    {
+        "sku": "CAB-PLC",
+        "name": "PLC 控制柜 PLC control cabinet",
+        "spec": "定制 made to order",
+        "unit": "套",
+        "category": "cabinets",
+        "list_price": "18800.00",
+        "regular": False,
+    },
+    {
+        "sku": "CBL-4x2.5",
+        "name": "电力电缆 Power cable 4×2.5",
+        "spec": "YJV 4×2.5mm²",
+        "unit": "米",
+        "category": "cables",
+        "list_price": "9.60",
+    },
+    {
+        "sku": "BRG-6205",
+        "name": "深沟球轴承 Ball bearing 6205",
+        "spec": "6205-2RS",
+        "unit": "个",
+        "category": "parts",
+        "list_price": "18.50",
+    },
+    {
+        "sku": "SVC-INST",
+        "name": "安装调试服务 Installation & commissioning",
+        "spec": "per day 按天",
+        "unit": "天",
+        "category": "services",
+        "list_price": "1500.00",
+        "tax_rate": "6",
+    },
 )
 #: (customer, salesperson email, lines, final action path, reason)
 ORDERS: tuple[tuple[str, str, list[tuple[str, str]], tuple[str, ...], str], ...] = (
@@ -86,8 +198,20 @@ ORDERS: tuple[tuple[str, str, list[tuple[str, str]], tuple[str, ...], str], ...]
     ("CQ003", "sales@demo.ordo", [("GM-750", "2")], ("submit", "confirm"), ""),
     ("SH001", "sales@demo.ordo", [("GM-2200", "6"), ("VFD-4K", "6")], ("submit", "confirm", "complete"), ""),
     ("CQ001", "sales@demo.ordo", [("BRG-6205", "400")], ("submit", "confirm", "complete"), ""),
-    ("GZ001", "sales.cd@demo.ordo", [("CBL-4x2.5", "1500")], ("cancel",), "客户取消采购计划 Customer dropped the purchase plan"),
-    ("GD001", "sales@demo.ordo", [("GM-750", "30")], ("submit", "reject"), "交期无法满足 The requested date cannot be met"),
+    (
+        "GZ001",
+        "sales.cd@demo.ordo",
+        [("CBL-4x2.5", "1500")],
+        ("cancel",),
+        "客户取消采购计划 Customer dropped the purchase plan",
+    ),
+    (
+        "GD001",
+        "sales@demo.ordo",
+        [("GM-750", "30")],
+        ("submit", "reject"),
+        "交期无法满足 The requested date cannot be met",
+    ),
     ("CQ002", "clerk@demo.ordo", [("SVC-INST", "2")], (), ""),
 )
 
@@ -168,8 +292,13 @@ def _populate(session: Session, registry: Registry) -> None:
                 "urgency": "urgent" if n in (3, 6) else "normal",
                 "contact_name": contact.name,
                 "contact_phone": contact.phone,
-                "ship_to": {"contact": contact.name, "phone": contact.phone, "province": address.province,
-                            "city": address.city, "address": f"{address.district}{address.address}"},
+                "ship_to": {
+                    "contact": contact.name,
+                    "phone": contact.phone,
+                    "province": address.province,
+                    "city": address.city,
+                    "address": f"{address.district}{address.address}",
+                },
                 "lines": [{"product": sku, "quantity": qty} for sku, qty in lines],
             }
         )
@@ -183,6 +312,3 @@ def _populate(session: Session, registry: Registry) -> None:
 def demo_logins() -> list[tuple[str, str]]:
     """(e-mail, role) of every demo login; all share :data:`DEMO_PASSWORD`."""
     return [(ADMIN_EMAIL, "admin")] + [(u[0], u[2]) for u in USERS] + [("customer@demo.ordo", "customer")]
-
-
-

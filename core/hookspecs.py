@@ -173,9 +173,7 @@ def ordo_order_actions(order: Order, user: User, session: Session) -> list[Actio
 
 
 @hookspec
-def ordo_order_guard(
-    order: Order, action: str, transition: Transition, user: User, session: Session
-) -> list[str]:
+def ordo_order_guard(order: Order, action: str, transition: Transition, user: User, session: Session) -> list[str]:
     """Return reasons to refuse ``action`` on ``order`` (empty list: no objection).
 
     Called before every transition, inside the transaction that would apply it. Every
@@ -185,9 +183,7 @@ def ordo_order_guard(
 
 
 @hookspec
-def ordo_order_transitioned(
-    order: Order, transition: Transition, user: User | None, session: Session
-) -> None:
+def ordo_order_transitioned(order: Order, transition: Transition, user: User | None, session: Session) -> None:
     """React to a transition that has just been applied, inside the same transaction.
 
     Write your own rows through ``session``; raising aborts the whole transition.
@@ -206,5 +202,3 @@ def ordo_order_validate(order: Order, session: Session) -> list[Finding]:
 def hook_names() -> list[str]:
     """The names of every hook in this contract, in declaration order."""
     return [name for name, obj in globals().items() if name.startswith("ordo_") and callable(obj)]
-
-

@@ -40,7 +40,11 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return str(chosen)
-    return request.accept_languages.best_match(["zh_CN", "zh", "en"], default="zh_CN").replace("zh", "zh_CN").replace("zh_CN_CN", "zh_CN")
+    return (
+        request.accept_languages.best_match(["zh_CN", "zh", "en"], default="zh_CN")
+        .replace("zh", "zh_CN")
+        .replace("zh_CN_CN", "zh_CN")
+    )
 
 
 def init_babel(app: object, folders: list[Path]) -> Babel:
@@ -48,4 +52,4 @@ def init_babel(app: object, folders: list[Path]) -> Babel:
     for folder in folders:
         compile_catalogues(folder)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(str(f) for f in folders)  # type: ignore[attr-defined]
-    return Babel(app, locale_selector=select_locale)  # type: ignore[arg-type]
+    return Babel(app, locale_selector=select_locale)

@@ -31,7 +31,9 @@ def enabled_plugins(engine: Engine) -> list[str]:
     if not inspect(engine).has_table("plugin_state"):
         return []
     with Session(engine) as session:
-        return list(session.scalars(select(PluginState.name).where(PluginState.enabled.is_(True)).order_by(PluginState.name)))
+        return list(
+            session.scalars(select(PluginState.name).where(PluginState.enabled.is_(True)).order_by(PluginState.name))
+        )
 
 
 def registry_generation(session: Session) -> int:
@@ -44,10 +46,18 @@ def bump_generation(session: Session) -> None:
     if session.get(RegistrySignal, 1) is None:
         session.add(RegistrySignal(id=1, generation=1))
     else:
-        session.execute(update(RegistrySignal).where(RegistrySignal.id == 1).values(generation=RegistrySignal.generation + 1))
+        session.execute(
+            update(RegistrySignal).where(RegistrySignal.id == 1).values(generation=RegistrySignal.generation + 1)
+        )
 
 
-def initialise(engine: Engine, admin_email: str, admin_password: str, company_name: str = "My company", installed: dict[str, PluginInfo] | None = None) -> User:
+def initialise(
+    engine: Engine,
+    admin_email: str,
+    admin_password: str,
+    company_name: str = "My company",
+    installed: dict[str, PluginInfo] | None = None,
+) -> User:
     """Create the schema, the company, the default roles and the first administrator."""
     migrate.upgrade(engine, enabled_plugins(engine), installed)
     factory = sessionmaker(engine, expire_on_commit=False)
@@ -64,7 +74,7 @@ def initialise(engine: Engine, admin_email: str, admin_password: str, company_na
             admin = User(email=admin_email.lower(), name="Administrator", language="en")
             session.add(admin)
         admin.password_hash = hash_password(admin_password)
-        admin_role = session.scalar(select(Role).where(Role.code == "admin"))
+        admin_role = session.scalars(select(Role).where(Role.code == "admin")).one()
         if admin_role not in admin.roles:
             admin.roles.append(admin_role)
         session.flush()
@@ -73,7 +83,9 @@ def initialise(engine: Engine, admin_email: str, admin_password: str, company_na
         return admin
 
 
-def enable(engine: Engine, names: Iterable[str], actor: User | None = None, installed: dict[str, PluginInfo] | None = None) -> list[str]:
+def enable(
+    engine: Engine, names: Iterable[str], actor: User | None = None, installed: dict[str, PluginInfo] | None = None
+) -> list[str]:
     """Enable plugins (and the installed plugins they require); run their migrations.
 
     Returns the plugins newly enabled, requirements first. Raises :class:`PluginError`
@@ -98,7 +110,13 @@ def enable(engine: Engine, names: Iterable[str], actor: User | None = None, inst
     return new
 
 
-def disable(engine: Engine, names: Iterable[str], actor: User | None = None, move_orders: bool = False, installed: dict[str, PluginInfo] | None = None) -> list[str]:
+def disable(
+    engine: Engine,
+    names: Iterable[str],
+    actor: User | None = None,
+    move_orders: bool = False,
+    installed: dict[str, PluginInfo] | None = None,
+) -> list[str]:
     """Disable plugins; their data stays. Refused while another enabled plugin requires
     one of them, or while orders wait in their steps (unless ``move_orders``: then those
     orders move to the next step that stays, recorded in their history)."""
@@ -117,7 +135,11 @@ def disable(engine: Engine, names: Iterable[str], actor: User | None = None, mov
     after = Registry(remaining, installed)
     leaving = [key for key, step in before.steps.items() if step.owner in names]
     with sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
-        waiting = list(session.scalars(select(Order).where(Order.step.in_(leaving)).order_by(Order.number))) if leaving else []
+        waiting = (
+            list(session.scalars(select(Order).where(Order.step.in_(leaving)).order_by(Order.number)))
+            if leaving
+            else []
+        )
         if waiting and not move_orders:
             listed = ", ".join(f"{o.number} ({o.step})" for o in waiting[:20])
             more = f" and {len(waiting) - 20} more" if len(waiting) > 20 else ""

@@ -55,8 +55,7 @@ def _manifest(module: ModuleType, entry_name: str) -> PluginInfo:
     name = getattr(module, "name", None)
     if name != entry_name:
         raise PluginError(
-            f"plugin module {module.__name__} declares name {name!r} "
-            f"but its entry point is {entry_name!r}"
+            f"plugin module {module.__name__} declares name {name!r} but its entry point is {entry_name!r}"
         )
     doc = (module.__doc__ or "").strip()
     title, _, rest = doc.partition("\n")
@@ -103,9 +102,7 @@ def dependency_order(names: Iterable[str], installed: Mapping[str, PluginInfo]) 
         if name not in installed:
             if wanted_by is None:
                 raise PluginError(f"plugin {name!r} is not installed")
-            raise PluginError(
-                f"plugin {wanted_by!r} requires {name!r}, which is not installed"
-            )
+            raise PluginError(f"plugin {wanted_by!r} requires {name!r}, which is not installed")
         visiting.append(name)
         for req in installed[name].requires:
             visit(req, name)
@@ -117,6 +114,9 @@ def dependency_order(names: Iterable[str], installed: Mapping[str, PluginInfo]) 
     return ordered
 
 
+def _results(impl: Any) -> list[Any]:
+    """What a start-up hook implementation returned, as a list (None counts as empty)."""
+    return list(impl.function() or ())
 
 
 class Registry:
@@ -172,14 +172,12 @@ class Registry:
         results: list[Any] = []
         for impl in caller.get_hookimpls():
             owner = impl.plugin_name.split("+", 1)[0]
-            for item in impl.function() or ():
+            for item in _results(impl):
                 if kind is not None:
                     if not isinstance(item, kind):
-                        raise PluginError(
-                            f"{hook_name} of plugin {owner!r} returned {item!r}, not a {kind.__name__}"
-                        )
+                        raise PluginError(f"{hook_name} of plugin {owner!r} returned {item!r}, not a {kind.__name__}")
                     if hasattr(item, "plugin"):
-                        item = replace(item, plugin=owner)
+                        item = replace(item, plugin=owner)  # type: ignore[type-var]
                 results.append(item)
         return results
 
@@ -201,7 +199,7 @@ class Registry:
         steps: list[Step] = []
         for impl in self.pm.hook.ordo_register_steps.get_hookimpls():
             owner = impl.plugin_name.split("+", 1)[0]
-            for step in impl.function() or ():
+            for step in _results(impl):
                 if not isinstance(step, Step):
                     raise PluginError(f"ordo_register_steps of {owner!r} returned {step!r}, not a Step")
                 steps.append(replace(step, owner=owner))
@@ -212,7 +210,9 @@ class Registry:
         caller = self.pm.hook.ordo_register_migrations
         for impl in caller.get_hookimpls():
             owner = impl.plugin_name.split("+", 1)[0]
-            for branch in impl.function() or ():
+            for branch in _results(impl):
+                if not isinstance(branch, MigrationBranch):
+                    raise PluginError(f"ordo_register_migrations of {owner!r} returned {branch!r}")
                 if branch.label != owner:
                     raise PluginError(
                         f"plugin {owner!r} registers migration branch {branch.label!r}; "

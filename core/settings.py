@@ -29,7 +29,9 @@ def set_setting(session: Session, registry: Registry, key: str, value: Any, acto
         value = float(value)
     if not isinstance(value, setting.type) or (setting.type is int and isinstance(value, bool)):
         raise ServiceError(
-            "invalid", f"setting {key!r} takes a {setting.type.__name__}", {"value": [f"Expected {setting.type.__name__}."]}
+            "invalid",
+            f"setting {key!r} takes a {setting.type.__name__}",
+            {"value": [f"Expected {setting.type.__name__}."]},
         )
     stored = session.get(SettingValue, key)
     old = setting.default if stored is None else stored.value

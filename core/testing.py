@@ -77,7 +77,7 @@ def ordo_plugins() -> Sequence[str]:
 
 
 @pytest.fixture
-def make_app(ordo_templates: _Templates, tmp_path: Path) -> Callable[..., Flask]:
+def make_app(ordo_templates: _Templates, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """A factory: ``make_app(["plugin", …], **flask_config)`` → an app on a fresh database."""
     made: list[Flask] = []
 
@@ -89,7 +89,7 @@ def make_app(ordo_templates: _Templates, tmp_path: Path) -> Callable[..., Flask]
         made.append(app)
         return app
 
-    yield factory  # type: ignore[misc]
+    yield factory
     for app in made:
         app.extensions["ordo"].engine.dispose()
 
@@ -158,7 +158,14 @@ def seed_master_data(session: Session) -> dict[str, Any]:
     )
     products = [
         Product(sku="P-100", name="Gear motor 减速电机", unit="台", list_price=Decimal("1200.00"), category="motors"),
-        Product(sku="P-200", name="Control cabinet 控制柜", unit="套", list_price=Decimal("8800.00"), category="cabinets", regular=False),
+        Product(
+            sku="P-200",
+            name="Control cabinet 控制柜",
+            unit="套",
+            list_price=Decimal("8800.00"),
+            category="cabinets",
+            regular=False,
+        ),
         Product(sku="P-300", name="Cable 电缆", unit="米", list_price=Decimal("12.50"), category="cables"),
     ]
     session.add_all([local, remote, *products])
@@ -208,7 +215,13 @@ def order_payload(customer: str = "C001", **overrides: Any) -> dict[str, Any]:
         "reference": "PO-2026-001",
         "requested_date": "2026-12-15",
         "payment_method": "monthly_settlement",
-        "ship_to": {"contact": "张伟", "phone": "023-6000-0001", "province": "重庆市", "city": "重庆市", "address": "渝北区金开大道 1 号"},
+        "ship_to": {
+            "contact": "张伟",
+            "phone": "023-6000-0001",
+            "province": "重庆市",
+            "city": "重庆市",
+            "address": "渝北区金开大道 1 号",
+        },
         "lines": [
             {"product": "P-100", "quantity": "2", "unit_price": "1150.00"},
             {"product": "P-300", "quantity": "100"},
@@ -229,7 +242,9 @@ def login(client: FlaskClient, email: str, password: str) -> Any:
     """Log ``client`` in through the login screen (with its CSRF token)."""
     page = client.get("/login")
     token = _csrf_from(page.get_data(as_text=True))
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": token}, follow_redirects=True)
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token}, follow_redirects=True
+    )
 
 
 def csrf_token(client: FlaskClient, path: str = "/") -> str:
@@ -245,3 +260,6 @@ def _csrf_from(html: str) -> str:
     )
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+from core.contract import PluginContract  # noqa: E402,F401

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.contrib import NEXT, TERMINAL_STATUSES, Action, Step, Transition
+from core.contrib import NEXT, Action, Step, Transition
 from core.models import AuditLog, Order, OrderTransition, StepSetting, User
 
 #: Core's milestones: positions plugins place their steps between.
@@ -118,9 +118,7 @@ def check_steps(steps: Iterable[Step]) -> dict[str, Step]:
     for step in by_key.values():
         for action in step.actions:
             if action.target != NEXT and action.target not in by_key:
-                raise PluginError(
-                    f"action {action.name!r} of step {step.key!r} targets unknown step {action.target!r}"
-                )
+                raise PluginError(f"action {action.name!r} of step {step.key!r} targets unknown step {action.target!r}")
     return by_key
 
 
@@ -154,9 +152,7 @@ class Workflow:
         self.registry = registry
         self.session = session
         self.steps: dict[str, Step] = registry.steps
-        disabled = set(
-            session.scalars(select(StepSetting.key).where(StepSetting.enabled.is_(False)))
-        )
+        disabled = set(session.scalars(select(StepSetting.key).where(StepSetting.enabled.is_(False))))
         self.disabled = {k for k in disabled if k in self.steps and self.steps[k].optional}
 
     def step(self, key: str) -> Step:
@@ -164,9 +160,7 @@ class Workflow:
         try:
             return self.steps[key]
         except KeyError:
-            raise WorkflowError(
-                "unknown_step", f"step {key!r} is not known (is its plugin disabled?)"
-            ) from None
+            raise WorkflowError("unknown_step", f"step {key!r} is not known (is its plugin disabled?)") from None
 
     def pipeline(self) -> list[Step]:
         """Enabled, non-terminal-only steps in order (completed ends it)."""
@@ -254,9 +248,7 @@ class Workflow:
             raise WorkflowError("reason_required", f"action {action_name!r} needs a reason")
         option = self._check(order, action, user, reason)
         if option.blocked_by:
-            raise WorkflowError(
-                "transition_refused", f"action {action_name!r} was refused", option.blocked_by
-            )
+            raise WorkflowError("transition_refused", f"action {action_name!r} was refused", option.blocked_by)
         return self.apply(order, action.name, option.target, user, reason)
 
     def apply(self, order: Order, action_name: str, target: str, user: User | None, reason: str) -> Transition:
@@ -295,9 +287,7 @@ class Workflow:
             )
         )
         self.session.flush()
-        self.registry.hook.ordo_order_transitioned(
-            order=order, transition=transition, user=user, session=self.session
-        )
+        self.registry.hook.ordo_order_transitioned(order=order, transition=transition, user=user, session=self.session)
         return transition
 
     def known_action_names(self) -> set[str]:

@@ -58,4 +58,4 @@ class ReloadingApp:
         return self.app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        return self.current()(environ, start_response)  # type: ignore[no-any-return]
+        return self.current()(environ, start_response)

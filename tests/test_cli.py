@@ -59,10 +59,14 @@ def test_init_refuses_a_weak_password(ordo):
 @pytest.mark.req("CORE-3")
 def test_users_create_and_token(ordo):
     ordo("init", "--admin-email", "a@example.com", "--admin-password", "s3cret-pass")
-    code, out = ordo("users", "create", "s@example.com", "--password", "pass-word-1", "--role", "sales", "--role", "nope")
+    code, out = ordo(
+        "users", "create", "s@example.com", "--password", "pass-word-1", "--role", "sales", "--role", "nope"
+    )
     assert code != 0
     assert "unknown role(s) nope" in out and "sales_manager" in out
-    code, out = ordo("users", "create", "s@example.com", "--password", "pass-word-1", "--role", "sales", "--branch", "HQ")
+    code, out = ordo(
+        "users", "create", "s@example.com", "--password", "pass-word-1", "--role", "sales", "--branch", "HQ"
+    )
     assert code == 0, out
     code, token = ordo("users", "token", "s@example.com")
     assert code == 0
@@ -153,7 +157,9 @@ def test_serve_answers_on_loopback(ordo):
     env = {**os.environ, "ORDO_INSTANCE": str(ordo.instance)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "core.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30

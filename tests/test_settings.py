@@ -8,7 +8,6 @@ from core.services import ServiceError
 from core.settings import get_setting, set_setting
 
 
-
 def _registry_with(setting: Setting) -> Registry:
     registry = Registry([], installed={})
     registry.settings = {setting.key: setting}

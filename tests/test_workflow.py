@@ -25,7 +25,9 @@ def test_core_flow_records_every_transition(session, state, admin, seed):
         ("submitted", "confirmed", "confirm", admin.id),
         ("confirmed", "completed", "complete", admin.id),
     ]
-    audited = session.scalars(select(AuditLog.action).where(AuditLog.entity == "order", AuditLog.entity_id == order.id)).all()
+    audited = session.scalars(
+        select(AuditLog.action).where(AuditLog.entity == "order", AuditLog.entity_id == order.id)
+    ).all()
     assert audited == ["create", "transition:submit", "transition:confirm", "transition:complete"]
 
 

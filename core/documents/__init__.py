@@ -80,14 +80,12 @@ def render_html(session: Session, registry: Registry, name: str, order: Order, l
     return environment(registry, language).get_template(doc.template).render(**context)
 
 
-def render_document(
-    session: Session, registry: Registry, name: str, order: Order, language: str = "zh_CN"
-) -> bytes:
+def render_document(session: Session, registry: Registry, name: str, order: Order, language: str = "zh_CN") -> bytes:
     """Document ``name`` for ``order`` as PDF bytes."""
     from weasyprint import HTML
 
     html = render_html(session, registry, name, order, language)
-    return HTML(string=html, base_url=str(CORE_TEMPLATES)).write_pdf()  # type: ignore[no-any-return]
+    return HTML(string=html, base_url=str(CORE_TEMPLATES)).write_pdf()
 
 
 def check_may_print(registry: Registry, name: str, user: User) -> None:

@@ -20,9 +20,7 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(String(200), index=True)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
     #: The salesperson who looks after this customer.
-    owner_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user.id", use_alter=True), index=True
-    )
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", use_alter=True), index=True)
     tax_id: Mapped[str] = mapped_column(String(64), default="")
     note: Mapped[str] = mapped_column(String(2000), default="")
     active: Mapped[bool] = mapped_column(default=True)

@@ -33,9 +33,7 @@ class Role(Base):
     #: Shipped roles are created by ``ordo init`` and extended by plugins.
     builtin: Mapped[bool] = mapped_column(default=False)
 
-    permissions: Mapped[list[RolePermission]] = relationship(
-        back_populates="role", cascade="all, delete-orphan"
-    )
+    permissions: Mapped[list[RolePermission]] = relationship(back_populates="role", cascade="all, delete-orphan")
 
     @property
     def permission_codes(self) -> set[str]:
@@ -48,9 +46,7 @@ class RolePermission(Base):
 
     __tablename__ = "role_permission"
 
-    role_id: Mapped[int] = mapped_column(
-        ForeignKey("role.id", ondelete="CASCADE"), primary_key=True
-    )
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), primary_key=True)
     code: Mapped[str] = mapped_column(String(100), primary_key=True)
 
     role: Mapped[Role] = relationship(back_populates="permissions")

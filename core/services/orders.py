@@ -20,8 +20,7 @@ from core.models import Company, Customer, IdempotencyKey, Order, OrderLine, Pro
 from core.plugins import Registry
 from core.schemas import OrderInSchema, OrderPatchSchema
 from core.security.scopes import order_scope
-from core.services import Conflict, NotFound, ServiceError
-from core.services import audit
+from core.services import Conflict, NotFound, ServiceError, audit
 from core.services.numbering import next_serial
 from core.workflow import Workflow, WorkflowError, initial_step
 
@@ -29,13 +28,27 @@ ORDER_SEQUENCE = "order"
 MAX_LIMIT = 200
 
 _HEADER_FIELDS = (
-    "channel", "reference", "reason", "requested_date", "payment_method", "currency",
-    "urgency", "contact_name", "contact_phone", "note",
+    "channel",
+    "reference",
+    "reason",
+    "requested_date",
+    "payment_method",
+    "currency",
+    "urgency",
+    "contact_name",
+    "contact_phone",
+    "note",
 )
-_SHIP_TO = {"contact": "ship_to_contact", "phone": "ship_to_phone", "province": "ship_to_province", "city": "ship_to_city", "address": "ship_to_address"}
+_SHIP_TO = {
+    "contact": "ship_to_contact",
+    "phone": "ship_to_phone",
+    "province": "ship_to_province",
+    "city": "ship_to_city",
+    "address": "ship_to_address",
+}
 
 
-def invalid(details: dict[str, Any], message: str = "the order is not valid") -> ServiceError:
+def invalid(details: Any, message: str = "the order is not valid") -> ServiceError:
     """A 422 error carrying per-field messages."""
     return ServiceError("invalid", message, details, status=422)
 
@@ -153,12 +166,14 @@ def update_order(session: Session, actor: User, order: Order, data: Any) -> Orde
     if values["version"] != order.version:
         raise Conflict(
             "stale_version",
-            f"the order was changed meanwhile (you have version {values['version']}, it is at {order.version}); reload and retry",
+            f"the order was changed meanwhile (you have version {values['version']}, "
+            f"it is at {order.version}); reload and retry",
         )
     if order.status != "draft":
         raise Conflict(
             "not_editable",
-            f"order {order.number} is {order.status}; only drafts are edited in place, later changes go through a change request",
+            f"order {order.number} is {order.status}; only drafts are edited in place, "
+            "later changes go through a change request",
         )
     changes = audit.diff(order, {k: values[k] for k in _HEADER_FIELDS if k in values})
     if "customer" in values:
@@ -238,7 +253,9 @@ def filtered_orders(actor: User | None, filters: OrderFilters) -> Select[tuple[O
     if filters.date_from:
         stmt = stmt.where(Order.created_at >= dt.datetime.combine(filters.date_from, dt.time(), dt.UTC))
     if filters.date_to:
-        stmt = stmt.where(Order.created_at < dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), dt.UTC))
+        stmt = stmt.where(
+            Order.created_at < dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), dt.UTC)
+        )
     if filters.text:
         like = f"%{filters.text.strip()}%"
         matching_customers = select(Customer.id).where(or_(Customer.name.ilike(like), Customer.code.ilike(like)))
@@ -268,16 +285,28 @@ def count_orders(session: Session, actor: User | None, filters: OrderFilters) ->
 
 
 def take_action(
-    session: Session, registry: Registry, actor: User, order: Order, name: str, reason: str = "", version: int | None = None
+    session: Session,
+    registry: Registry,
+    actor: User,
+    order: Order,
+    name: str,
+    reason: str = "",
+    version: int | None = None,
 ) -> Transition:
     """Take workflow action ``name`` on ``order``; a refusal raises with every reason."""
     if version is not None and version != order.version:
-        raise Conflict("stale_version", f"the order was changed meanwhile (you have version {version}, it is at {order.version})")
+        raise Conflict(
+            "stale_version", f"the order was changed meanwhile (you have version {version}, it is at {order.version})"
+        )
     try:
         transition = Workflow(registry, session).take(order, name, actor, reason)
     except WorkflowError as exc:
-        status = {"unknown_action": 404, "forbidden": 403, "reason_required": 422, "unknown_step": 409}.get(exc.code, 409)
-        raise ServiceError(exc.code, exc.message, {"reasons": exc.reasons} if exc.reasons else {}, status=status) from None
+        status = {"unknown_action": 404, "forbidden": 403, "reason_required": 422, "unknown_step": 409}.get(
+            exc.code, 409
+        )
+        raise ServiceError(
+            exc.code, exc.message, {"reasons": exc.reasons} if exc.reasons else {}, status=status
+        ) from None
     order.updated_at = dt.datetime.now(dt.UTC)
     session.flush()
     return transition

@@ -39,7 +39,9 @@ def create_customer(session: Session, actor: User, data: Any) -> Customer:
     _require(actor, "customers.manage")
     values = _load(CustomerSchema(), data)
     if session.scalar(select(Customer.id).where(Customer.code == values["code"])):
-        raise ServiceError("invalid", "the input is not valid", {"code": [f"Customer code {values['code']!r} is taken."]}, status=422)
+        raise ServiceError(
+            "invalid", "the input is not valid", {"code": [f"Customer code {values['code']!r} is taken."]}, status=422
+        )
     customer = Customer(
         code=values["code"],
         name=values["name"],
@@ -59,9 +61,15 @@ def update_customer(session: Session, actor: User, customer: Customer, data: Any
     """Change a customer; contacts or addresses given replace the existing ones."""
     _require(actor, "customers.manage")
     values = _load(CustomerSchema(), data, partial=True)
-    if "code" in values and values["code"] != customer.code and session.scalar(select(Customer.id).where(Customer.code == values["code"])):
-        raise ServiceError("invalid", "the input is not valid", {"code": [f"Customer code {values['code']!r} is taken."]}, status=422)
-    scalar = {k: values[k] for k in ("code", "name", "tax_id", "note") if k in values}
+    if (
+        "code" in values
+        and values["code"] != customer.code
+        and session.scalar(select(Customer.id).where(Customer.code == values["code"]))
+    ):
+        raise ServiceError(
+            "invalid", "the input is not valid", {"code": [f"Customer code {values['code']!r} is taken."]}, status=422
+        )
+    scalar: dict[str, Any] = {k: values[k] for k in ("code", "name", "tax_id", "note") if k in values}
     changes = audit.diff(customer, scalar)
     for key, value in scalar.items():
         setattr(customer, key, value)
@@ -92,7 +100,9 @@ def get_customer(session: Session, actor: User, ident: int | str) -> Customer:
     _require(actor, "customers.read")
     column = Customer.id if isinstance(ident, int) else Customer.code
     customer = session.scalar(
-        select(Customer).where(column == ident).options(selectinload(Customer.contacts), selectinload(Customer.addresses))
+        select(Customer)
+        .where(column == ident)
+        .options(selectinload(Customer.contacts), selectinload(Customer.addresses))
     )
     if customer is None:
         raise NotFound("customer", ident)
@@ -116,11 +126,15 @@ def create_product(session: Session, actor: User, data: Any) -> Product:
     _require(actor, "products.manage")
     values = _load(ProductSchema(), data)
     if session.scalar(select(Product.id).where(Product.sku == values["sku"])):
-        raise ServiceError("invalid", "the input is not valid", {"sku": [f"SKU {values['sku']!r} is taken."]}, status=422)
+        raise ServiceError(
+            "invalid", "the input is not valid", {"sku": [f"SKU {values['sku']!r} is taken."]}, status=422
+        )
     product = Product(**values)
     session.add(product)
     session.flush()
-    audit.record(session, actor, "product", product.id, "create", {"sku": product.sku, "list_price": product.list_price})
+    audit.record(
+        session, actor, "product", product.id, "create", {"sku": product.sku, "list_price": product.list_price}
+    )
     return product
 
 
@@ -128,8 +142,14 @@ def update_product(session: Session, actor: User, product: Product, data: Any) -
     """Change a product; orders already taken keep the prices they were taken at."""
     _require(actor, "products.manage")
     values = _load(ProductSchema(), data, partial=True)
-    if "sku" in values and values["sku"] != product.sku and session.scalar(select(Product.id).where(Product.sku == values["sku"])):
-        raise ServiceError("invalid", "the input is not valid", {"sku": [f"SKU {values['sku']!r} is taken."]}, status=422)
+    if (
+        "sku" in values
+        and values["sku"] != product.sku
+        and session.scalar(select(Product.id).where(Product.sku == values["sku"]))
+    ):
+        raise ServiceError(
+            "invalid", "the input is not valid", {"sku": [f"SKU {values['sku']!r} is taken."]}, status=422
+        )
     changes = audit.diff(product, values)
     for key, value in values.items():
         setattr(product, key, value)
