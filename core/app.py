@@ -22,6 +22,7 @@ from core.i18n import CORE_TRANSLATIONS, init_babel
 from core.installation import enabled_plugins
 from core.models import User
 from core.plugins import Registry
+from core.security.tokens import bearer_token
 from core.web import OrdoState, close_session, db
 
 csrf = CSRFProtect()
@@ -69,7 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # CSRF token; a bearer token cannot be sent cross-site, so it needs none.
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return
-        if request.headers.get("Authorization", "").startswith("Bearer "):
+        if bearer_token(request.headers.get("Authorization")) is not None:
             return
         csrf.protect()
 
@@ -124,17 +125,17 @@ def _init_login(app: Flask) -> None:
 
     @manager.request_loader
     def load_from_token(req: Any) -> User | None:
-        header = req.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
+        token = bearer_token(req.headers.get("Authorization"))
+        if not token:
             return None
         # Looked up (and its last use recorded) in a short session of its own, before the
         # request's own session exists, so the two never wait on each other.
         with app.extensions["ordo"].read_sessions() as lookup:
-            found = user_for_token(lookup, header.removeprefix("Bearer ").strip())
+            found = user_for_token(lookup, token)
             user_id = found.id if found is not None else None
         return db().get(User, user_id) if user_id is not None else None
 
     @app.before_request
     def _load_token_user_first() -> None:
-        if request.headers.get("Authorization", "").startswith("Bearer "):
+        if bearer_token(request.headers.get("Authorization")):
             current_user._get_current_object()

@@ -11,7 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import Numeric
 
+from core.db import Percent, Quantity, UnitPrice
 from core.models import CHANNELS, PAYMENT_METHODS, URGENCIES
 from core.models.user import DATA_SCOPES
 
@@ -29,7 +31,28 @@ class Ref(fields.Field):
         return value.strip() if isinstance(value, str) else value
 
 
-def _money(**kwargs: Any) -> fields.Decimal:
+class Fits(validate.Validator):
+    """Refuse a number its ``Numeric(precision, scale)`` column cannot hold exactly.
+
+    Without it ``"1e999"`` crashes the flush and ``"1e-999"`` is silently stored as zero.
+    """
+
+    def __init__(self, column: Numeric) -> None:
+        self.integer_digits = (column.precision or 0) - (column.scale or 0)
+        self.scale = column.scale or 0
+
+    def __call__(self, value: Decimal) -> Decimal:
+        if abs(value) >= Decimal(10) ** self.integer_digits:
+            raise ValidationError(f"Too large: at most {self.integer_digits} digits before the decimal point.")
+        if value != value.quantize(Decimal(1).scaleb(-self.scale)):
+            raise ValidationError(f"Too precise: at most {self.scale} decimal places.")
+        return value
+
+
+def _money(column: Numeric | None = None, **kwargs: Any) -> fields.Decimal:
+    if column is not None:
+        extra = kwargs.pop("validate", None)
+        kwargs["validate"] = [Fits(column)] + ([extra] if extra is not None else [])
     return fields.Decimal(as_string=True, allow_nan=False, **kwargs)
 
 
@@ -47,9 +70,19 @@ class OrderLineInSchema(Schema):
     """One line as given by a client; the unit price defaults to the product's list price."""
 
     product = Ref(required=True)
-    quantity = _money(required=True, validate=validate.Range(min=0, min_inclusive=False, error="Quantity must be greater than zero."))
-    unit_price = _money(load_default=None, validate=validate.Range(min=0, error="Unit price cannot be negative."))
-    discount = _money(load_default=Decimal("0"), validate=validate.Range(min=0, max=100, error="Discount is a percentage from 0 to 100."))
+    quantity = _money(
+        Quantity,
+        required=True,
+        validate=validate.Range(min=0, min_inclusive=False, error="Quantity must be greater than zero."),
+    )
+    unit_price = _money(
+        UnitPrice, load_default=None, validate=validate.Range(min=0, error="Unit price cannot be negative.")
+    )
+    discount = _money(
+        Percent,
+        load_default=Decimal("0"),
+        validate=validate.Range(min=0, max=100, error="Discount is a percentage from 0 to 100."),
+    )
     description = fields.String(load_default="", validate=validate.Length(max=500))
 
 
@@ -62,7 +95,9 @@ class OrderInSchema(Schema):
     reason = fields.String(load_default="", validate=validate.Length(max=500))
     requested_date = fields.Date(load_default=None)
     payment_method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
-    currency = fields.String(load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$", error="Use a three-letter ISO currency code."))
+    currency = fields.String(
+        load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$", error="Use a three-letter ISO currency code.")
+    )
     urgency = fields.String(load_default="normal", validate=validate.OneOf(URGENCIES))
     contact_name = fields.String(load_default="", validate=validate.Length(max=100))
     contact_phone = fields.String(load_default="", validate=validate.Length(max=50))
@@ -157,7 +192,10 @@ class CustomerSchema(Schema):
     """A customer with its contacts and addresses; ``code`` and ``name`` are required."""
 
     id = fields.Integer(dump_only=True)
-    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$", error="Use 1–32 letters, digits, '.', '_' or '-'."))
+    code = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$", error="Use 1–32 letters, digits, '.', '_' or '-'."),
+    )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     tax_id = fields.String(load_default="", validate=validate.Length(max=64))
     note = fields.String(load_default="", validate=validate.Length(max=2000))
@@ -172,13 +210,22 @@ class ProductSchema(Schema):
     """A product: ``sku``, ``name``, ``unit`` and ``list_price`` are required."""
 
     id = fields.Integer(dump_only=True)
-    sku = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_./-]{1,64}$", error="Use 1–64 letters, digits, '.', '/', '_' or '-'."))
+    sku = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9_./-]{1,64}$", error="Use 1–64 letters, digits, '.', '/', '_' or '-'."),
+    )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     spec = fields.String(load_default="", validate=validate.Length(max=500))
     unit = fields.String(required=True, validate=validate.Length(min=1, max=16))
     category = fields.String(load_default="", validate=validate.Length(max=64))
-    list_price = _money(required=True, validate=validate.Range(min=0, error="List price cannot be negative."))
-    tax_rate = _money(load_default=Decimal("13"), validate=validate.Range(min=0, max=100, error="Tax rate is a percentage from 0 to 100."))
+    list_price = _money(
+        UnitPrice, required=True, validate=validate.Range(min=0, error="List price cannot be negative.")
+    )
+    tax_rate = _money(
+        Percent,
+        load_default=Decimal("13"),
+        validate=validate.Range(min=0, max=100, error="Tax rate is a percentage from 0 to 100."),
+    )
     regular = fields.Boolean(load_default=True)
     active = fields.Boolean(dump_only=True)
 

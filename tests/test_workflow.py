@@ -85,3 +85,12 @@ def test_totals_are_decimal_and_computed_server_side(session, admin, seed):
     assert str(order.untaxed_amount) == "3550.00"
     assert str(order.tax_amount) == "461.50"
     assert str(order.total) == "4011.50"
+
+
+def test_an_order_too_large_for_its_amount_columns_is_refused(session, admin, seed):
+    from core.services import ServiceError
+
+    with pytest.raises(ServiceError) as refused:
+        make_order(session, admin, lines=[{"product": "P-100", "quantity": "9999999999", "unit_price": "99999999"}])
+    assert refused.value.status == 422
+    assert "too large" in str(refused.value.details["lines"])

@@ -19,6 +19,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive,
+    RFC 7235); ``""`` for a bearer header without a token, None for anything else."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
 def create_token(session: Session, user: User, name: str = "", expires_at: dt.datetime | None = None) -> str:
     """Create a token for ``user`` and return it; only its digest is kept."""
     token = PREFIX + secrets.token_urlsafe(32)

@@ -18,7 +18,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def record(session: Session, actor: User | None, entity: str, entity_id: int | None, action: str, changes: dict[str, Any] | None = None) -> None:
+def record(
+    session: Session,
+    actor: User | None,
+    entity: str,
+    entity_id: int | None,
+    action: str,
+    changes: dict[str, Any] | None = None,
+) -> None:
     """Append an audit entry: ``actor`` did ``action`` to ``entity`` #``entity_id``."""
     session.add(
         AuditLog(
@@ -33,8 +40,4 @@ def record(session: Session, actor: User | None, entity: str, entity_id: int | N
 
 def diff(obj: Any, values: dict[str, Any]) -> dict[str, list[Any]]:
     """The ``[old, new]`` pairs of the attributes of ``obj`` that ``values`` would change."""
-    return {
-        key: [_plain(getattr(obj, key)), _plain(new)]
-        for key, new in values.items()
-        if getattr(obj, key) != new
-    }
+    return {key: [_plain(getattr(obj, key)), _plain(new)] for key, new in values.items() if getattr(obj, key) != new}

@@ -17,11 +17,7 @@ from core.models import NumberSequence
 
 def next_serial(session: Session, company_id: int, code: str, year: int) -> int:
     """Take the next serial number of ``code`` for ``company_id`` in ``year``."""
-    where = (
-        (NumberSequence.company_id == company_id)
-        & (NumberSequence.code == code)
-        & (NumberSequence.year == year)
-    )
+    where = (NumberSequence.company_id == company_id) & (NumberSequence.code == code) & (NumberSequence.year == year)
     for _ in range(2):
         taken = session.execute(
             update(NumberSequence)
@@ -45,9 +41,7 @@ def current_value(session: Session, company_id: int, code: str, year: int) -> in
     """The last serial handed out (0 if none)."""
     value = session.scalar(
         select(NumberSequence.next_value).where(
-            (NumberSequence.company_id == company_id)
-            & (NumberSequence.code == code)
-            & (NumberSequence.year == year)
+            (NumberSequence.company_id == company_id) & (NumberSequence.code == code) & (NumberSequence.year == year)
         )
     )
     return (value or 1) - 1

@@ -116,6 +116,22 @@ def _apply_header(order: Order, data: dict[str, Any]) -> None:
             setattr(order, column, data["ship_to"][key])
 
 
+#: Amounts are ``Numeric(16, 2)``: at most 14 digits before the decimal point.
+MAX_AMOUNT = Decimal(10) ** 14
+
+
+def _recompute_within_limits(order: Order) -> None:
+    """Recompute totals; refuse an order whose amounts would not fit their columns."""
+    order.recompute_totals()
+    too_large = [n for n, line in enumerate(order.lines) if line.amount >= MAX_AMOUNT]
+    if too_large or order.total >= MAX_AMOUNT:
+        raise invalid(
+            {"lines": {n: {"quantity": ["Quantity × unit price is too large."]} for n in too_large}}
+            if too_large
+            else {"lines": ["The order total is too large."]}
+        )
+
+
 def default_company(session: Session) -> Company:
     """The company this installation runs for (created by ``ordo init``)."""
     company = session.scalar(select(Company).order_by(Company.id).limit(1))
@@ -148,7 +164,7 @@ def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
     )
     _apply_header(order, data)
     order.lines = lines
-    order.recompute_totals()
+    _recompute_within_limits(order)
     session.add(order)
     session.flush()
     audit.record(session, actor, "order", order.id, "create", {"number": order.number, "total": order.total})
@@ -187,7 +203,7 @@ def update_order(session: Session, actor: User, order: Order, data: Any) -> Orde
     if "lines" in values:
         order.lines = _build_lines(session, values["lines"])
         changes["lines"] = [None, len(order.lines)]
-    order.recompute_totals()
+    _recompute_within_limits(order)
     session.flush()
     audit.record(session, actor, "order", order.id, "update", changes)
     return order
@@ -307,8 +323,6 @@ def take_action(
         raise ServiceError(
             exc.code, exc.message, {"reasons": exc.reasons} if exc.reasons else {}, status=status
         ) from None
-    order.updated_at = dt.datetime.now(dt.UTC)
-    session.flush()
     return transition
 
 
