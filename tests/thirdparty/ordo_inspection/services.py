@@ -1,0 +1,95 @@
+"""Inspection's business rules: record a report, find an order's reports, decide whether it may pass.
+
+Each function takes a session (and an actor where one acts) and does one thing; the
+views, the order-page panel, the guard and the certificate all go through these.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.models import Order, SettingValue, User
+from core.security.scopes import order_scope
+from core.services import Conflict, ServiceError, audit
+from ordo_inspection import SETTINGS, STEP, URGENT_WITHOUT_REPORT
+from ordo_inspection.models import InspectionReport
+
+#: The longest note a report keeps.
+NOTE_MAX = 1000
+
+
+def setting(session: Session, key: str) -> object:
+    """The value of one of this plugin's settings: the stored one, else its default."""
+    stored = session.get(SettingValue, key)
+    if stored is not None:
+        return stored.value
+    return next(s.default for s in SETTINGS if s.key == key)
+
+
+def reports_of(session: Session, order: Order) -> list[InspectionReport]:
+    """Every inspection report on ``order``, newest first."""
+    return list(
+        session.scalars(
+            select(InspectionReport)
+            .where(InspectionReport.order_id == order.id)
+            .order_by(InspectionReport.at.desc(), InspectionReport.id.desc())
+        )
+    )
+
+
+def visible_reports(session: Session, actor: User, limit: int = 200) -> list[tuple[InspectionReport, Order]]:
+    """The newest reports on orders ``actor`` may see (core's data scope decides which)."""
+    rows = session.execute(
+        select(InspectionReport, Order)
+        .join(Order, InspectionReport.order_id == Order.id)
+        .where(order_scope(actor))
+        .order_by(InspectionReport.at.desc(), InspectionReport.id.desc())
+        .limit(limit)
+    )
+    return [(report, order) for report, order in rows]
+
+
+def record_report(session: Session, actor: User, order: Order, passed: bool, note: str = "") -> InspectionReport:
+    """Record an inspection of ``order``'s goods by ``actor``; the order must wait for inspection.
+
+    A failed inspection needs a note saying what was wrong, so the next inspector and
+    sales know what to fix. Audited; nothing is committed here.
+    """
+    if not actor.can("inspection.report.create"):
+        raise ServiceError("forbidden", "you may not record inspection reports", status=403)
+    if order.step != STEP:
+        raise Conflict(
+            "not_waiting_for_inspection",
+            f"order {order.number} is not waiting for inspection (it is at step {order.step!r})",
+        )
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX:
+        raise ServiceError("invalid", f"the note is longer than {NOTE_MAX} characters", {"note": ["Too long."]})
+    if not passed and not note:
+        raise ServiceError(
+            "invalid", "a failed inspection needs a note saying what was wrong", {"note": ["Say what failed."]}
+        )
+    report = InspectionReport(order_id=order.id, inspector_id=actor.id, passed=passed, note=note)
+    session.add(report)
+    session.flush()
+    changes = {"order": order.number, "passed": passed, "note": note}
+    audit.record(session, actor, "inspection_report", report.id, "create", changes)
+    return report
+
+
+def pass_refusals(session: Session, order: Order) -> list[str]:
+    """Why ``order`` may not pass inspection yet (empty: it may): its latest report must have passed."""
+    reports = reports_of(session, order)
+    if not reports:
+        if order.urgency == "urgent" and setting(session, URGENT_WITHOUT_REPORT):
+            return []
+        return [f"order {order.number} has no inspection report yet: record a passing inspection (验货) first"]
+    latest = reports[0]
+    if not latest.passed:
+        found = f": {latest.note}" if latest.note else ""
+        return [
+            f"the latest inspection of order {order.number} ({latest.at:%Y-%m-%d %H:%M}) failed{found}; "
+            "re-inspect and record a passing report first"
+        ]
+    return []
