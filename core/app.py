@@ -55,7 +55,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(config)
     app.extensions["ordo"] = OrdoState(
-        instance, engine, make_session_factory(engine), registry, make_session_factory(engine, read_only=True)
+        instance,
+        engine,
+        make_session_factory(engine, registry=registry),
+        registry,
+        make_session_factory(engine, read_only=True, registry=registry),
     )
     app.teardown_appcontext(close_session)
 

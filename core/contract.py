@@ -326,11 +326,11 @@ class PluginContract:
             assert isinstance(default, setting.type) and not (setting.type is int and isinstance(default, bool)), (
                 f"setting {setting.key!r}: default {default!r} is not a {setting.type.__name__}"
             )
-            assert get_setting(session, alone, setting.key) == default
-            set_setting(session, alone, setting.key, default)
+            assert get_setting(session, setting.key, registry=alone) == default
+            set_setting(session, setting.key, default, registry=alone)
             session.flush()
             session.expire_all()
-            loaded = get_setting(session, alone, setting.key)
+            loaded = get_setting(session, setting.key, registry=alone)
             assert loaded == default and isinstance(loaded, setting.type), (
                 f"setting {setting.key!r} does not survive storage: {default!r} came back as {loaded!r}"
             )

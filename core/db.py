@@ -110,14 +110,15 @@ def _disable_pysqlite_autobegin(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def make_session_factory(engine: Engine, read_only: bool = False) -> sessionmaker[Session]:
+def make_session_factory(engine: Engine, read_only: bool = False, registry: Any = None) -> sessionmaker[Session]:
     """A session factory bound to ``engine``; objects stay usable after commit.
 
     ``read_only`` sessions are for work that only reads (page views, reports): on
-    SQLite they never wait for the write lock.
+    SQLite they never wait for the write lock. ``registry`` is kept in ``session.info``
+    so services and hooks can reach the enabled plugins' settings.
     """
     bind = engine.execution_options(ordo_read_only=True) if read_only else engine
-    return sessionmaker(bind=bind, expire_on_commit=False)
+    return sessionmaker(bind=bind, expire_on_commit=False, info={"ordo_registry": registry})
 
 
 @contextmanager

@@ -85,8 +85,9 @@ def ordo_register_permissions() -> list[Permission]:
 def ordo_register_settings() -> list[Setting]:
     """Return the settings the plugin reads (key, type, default, label, help).
 
-    Keys read ``<plugin>.<name>``. Values are read with :func:`core.settings.get_setting`
-    and fall back to the default until an administrator changes them.
+    Keys read ``<plugin>.<name>``. Values are read with
+    ``core.settings.get_setting(session, key)`` and fall back to the default until an
+    administrator changes them.
     """
 
 

@@ -151,6 +151,8 @@ class Workflow:
         assert isinstance(registry, Registry)
         self.registry = registry
         self.session = session
+        if session.info.get("ordo_registry") is None:
+            session.info["ordo_registry"] = registry
         self.steps: dict[str, Step] = registry.steps
         disabled = set(session.scalars(select(StepSetting.key).where(StepSetting.enabled.is_(False))))
         self.disabled = {k for k in disabled if k in self.steps and self.steps[k].optional}

@@ -170,7 +170,7 @@ def test_the_setting_lets_urgent_orders_pass_without_a_report(session, state, ad
     normal = awaiting_inspection(session, state, admin, reference="PO-2")
     assert refusal(session, state, admin, urgent, "pass_inspection")
 
-    set_setting(session, state.registry, "inspection.urgent_without_report", True, admin)
+    set_setting(session, "inspection.urgent_without_report", True, admin)
     session.commit()
     assert refusal(session, state, admin, normal, "pass_inspection")
     take_action(session, state.registry, admin, urgent, "pass_inspection")

@@ -9,22 +9,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Order, SettingValue, User
+from core.models import Order, User
 from core.security.scopes import order_scope
 from core.services import Conflict, ServiceError, audit
-from ordo_inspection import SETTINGS, STEP, URGENT_WITHOUT_REPORT
+from core.settings import get_setting
+from ordo_inspection import STEP, URGENT_WITHOUT_REPORT
 from ordo_inspection.models import InspectionReport
 
 #: The longest note a report keeps.
 NOTE_MAX = 1000
-
-
-def setting(session: Session, key: str) -> object:
-    """The value of one of this plugin's settings: the stored one, else its default."""
-    stored = session.get(SettingValue, key)
-    if stored is not None:
-        return stored.value
-    return next(s.default for s in SETTINGS if s.key == key)
 
 
 def reports_of(session: Session, order: Order) -> list[InspectionReport]:
@@ -82,7 +75,7 @@ def pass_refusals(session: Session, order: Order) -> list[str]:
     """Why ``order`` may not pass inspection yet (empty: it may): its latest report must have passed."""
     reports = reports_of(session, order)
     if not reports:
-        if order.urgency == "urgent" and setting(session, URGENT_WITHOUT_REPORT):
+        if order.urgency == "urgent" and get_setting(session, URGENT_WITHOUT_REPORT):
             return []
         return [f"order {order.number} has no inspection report yet: record a passing inspection (验货) first"]
     latest = reports[0]
