@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from core.i18n import LANGUAGES
 from core.models import User
 from core.security.passwords import verify_password
 from core.services import audit
-from core.web import db
+from core.web import actor, db
 
 bp = Blueprint("auth", __name__)
 
@@ -23,8 +24,8 @@ bp = Blueprint("auth", __name__)
 class LoginForm(FlaskForm):
     """E-mail and password."""
 
-    email = EmailField("E-mail", validators=[DataRequired(), Email()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
 
 
 def _safe_next(target: str | None) -> str:
@@ -62,9 +63,15 @@ def logout() -> Response:
     return redirect(url_for("auth.login"))
 
 
-@bp.get("/lang/<code>")
+@bp.route("/lang/<code>", methods=["GET", "POST"])
 def set_language(code: str) -> Response:
-    """Choose the interface language (kept in the session; a user's own setting wins)."""
+    """Choose the interface language: kept in the session, and for a logged-in user (by
+    POST, so with the CSRF token) saved as the user's own language."""
     if code in LANGUAGES:
         session["lang"] = code
+        user = actor()
+        if request.method == "POST" and user is not None and user.language != code:
+            audit.record(db(), user, "user", user.id, "update", {"language": [user.language, code]})
+            user.language = code
+            db().commit()
     return redirect(_safe_next(request.args.get("next")))
