@@ -24,3 +24,11 @@ def test_order_sheet_carries_the_key_information_in_chinese(session, state, admi
     assert "重庆山城机电有限公司" in text
     assert "4011.50" in text
     assert "P-100" in text
+    assert "订单确认单" in text  # the labels are in Chinese too
+    assert "电话" in text and "月结" in text  # channel and payment method as words, not codes
+
+
+def test_order_sheet_in_english(session, state, admin, seed):
+    order = make_order(session, admin)
+    text = pdf_text(render_document(session, state.registry, "order_sheet", order, "en"))
+    assert "Order sheet" in text and "订单确认单" not in text

@@ -12,10 +12,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from babel.support import Translations
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
+from core import labels
 from core.i18n import CORE_TRANSLATIONS, compile_catalogues
 from core.models import Order, User
 from core.plugins import Registry
@@ -52,7 +54,8 @@ def environment(registry: Registry, language: str) -> Environment:
     translations: Translations | None = None
     for folder in _translation_folders(registry):
         compile_catalogues(folder)
-        loaded = Translations.load(str(folder), [language])
+        # Babel names the catalogue folder after the parsed locale (zh_CN → zh_Hans_CN).
+        loaded = Translations.load(str(folder), [Locale.parse(language)])
         if translations is None:
             translations = loaded if isinstance(loaded, Translations) else None
         elif isinstance(loaded, Translations):
@@ -61,7 +64,26 @@ def environment(registry: Registry, language: str) -> Environment:
         env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     else:
         env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    translate = translations.gettext if translations is not None else str
+    env.globals.update(
+        {
+            f"{kind}_label": _labeller(table, translate)
+            for kind, table in (
+                ("status", labels.STATUSES),
+                ("channel", labels.CHANNELS),
+                ("payment_method", labels.PAYMENT_METHODS),
+                ("urgency", labels.URGENCIES),
+            )
+        }
+    )
     return env
+
+
+def _labeller(table: dict[str, str], translate: Any) -> Any:
+    def label(code: str | None) -> str:
+        return str(translate(table[code])) if code in table else (code or "")
+
+    return label
 
 
 def render_html(session: Session, registry: Registry, name: str, order: Order, language: str = "zh_CN") -> str:

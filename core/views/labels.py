@@ -12,21 +12,12 @@ from __future__ import annotations
 from flask import current_app
 from flask_babel import gettext, lazy_gettext
 
+from core import labels
+from core.labels import N_
 
-def N_(message: str) -> str:
-    """Mark ``message`` for extraction without translating it now (gettext convention)."""
-    return message
-
-
-#: One label and one Bootstrap colour per order status (status badges, timeline dots).
-STATUS_LABELS = {
-    "draft": lazy_gettext("Draft"),
-    "submitted": lazy_gettext("Submitted"),
-    "confirmed": lazy_gettext("Confirmed"),
-    "completed": lazy_gettext("Completed"),
-    "cancelled": lazy_gettext("Cancelled"),
-    "rejected": lazy_gettext("Rejected"),
-}
+#: Labels per code, translated lazily in the user's language (the English source is
+#: :mod:`core.labels`, shared with documents).
+STATUS_LABELS = {code: lazy_gettext(text) for code, text in labels.STATUSES.items()}
 STATUS_COLOURS = {
     "draft": "secondary",
     "submitted": "info",
@@ -35,33 +26,10 @@ STATUS_COLOURS = {
     "cancelled": "dark",
     "rejected": "danger",
 }
-
-#: Channels an order arrives by (IN-1).
-CHANNEL_LABELS = {
-    "phone": lazy_gettext("Phone"),
-    "email": lazy_gettext("E-mail"),
-    "fax": lazy_gettext("Fax"),
-    "portal": lazy_gettext("Web portal"),
-    "api": lazy_gettext("API / EDI"),
-    "offline": lazy_gettext("Offline (sales rep)"),
-}
-#: Settlement methods (BL-1).
-PAYMENT_METHOD_LABELS = {
-    "prepayment": lazy_gettext("Prepayment"),
-    "cash_on_delivery": lazy_gettext("Cash on delivery"),
-    "monthly_settlement": lazy_gettext("Monthly settlement"),
-    "instalments": lazy_gettext("Instalments"),
-}
-URGENCY_LABELS = {
-    "normal": lazy_gettext("Normal"),
-    "urgent": lazy_gettext("Urgent"),
-}
-#: How serious a pre-check finding is.
-FINDING_LEVEL_LABELS = {
-    "pass": lazy_gettext("Passed"),
-    "warn": lazy_gettext("Warning"),
-    "reject": lazy_gettext("Problem"),
-}
+CHANNEL_LABELS = {code: lazy_gettext(text) for code, text in labels.CHANNELS.items()}
+PAYMENT_METHOD_LABELS = {code: lazy_gettext(text) for code, text in labels.PAYMENT_METHODS.items()}
+URGENCY_LABELS = {code: lazy_gettext(text) for code, text in labels.URGENCIES.items()}
+FINDING_LEVEL_LABELS = {code: lazy_gettext(text) for code, text in labels.FINDING_LEVELS.items()}
 
 # Core's step and action labels, step help and confirmation texts (core/workflow.py),
 # menu labels (core/builtin.py) and permission labels, translated where rendered.
