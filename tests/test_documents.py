@@ -32,3 +32,29 @@ def test_order_sheet_in_english(session, state, admin, seed):
     order = make_order(session, admin)
     text = pdf_text(render_document(session, state.registry, "order_sheet", order, "en"))
     assert "Order sheet" in text and "订单确认单" not in text
+
+
+@pytest.mark.req("CORE-4")
+def test_order_page_links_the_pdf_and_it_obeys_the_data_scope(client, session, admin, seed):
+    from core.testing import login, make_user
+
+    order = make_order(session, admin)
+    other_sales = make_user(session, "other@example.com", ["sales"])
+    login(client, "admin@example.com", "admin-pass-1")
+    page = client.get(f"/orders/{order.id}").get_data(as_text=True)
+    link = f"/orders/{order.id}/documents/order_sheet.pdf"
+    assert link in page
+    pdf = client.get(link)
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert order.number in pdf_text(pdf.data)
+    assert client.get(f"/orders/{order.id}/documents/no_such_document.pdf").status_code == 404
+
+    client.post("/logout", data={"csrf_token": _token(client)})
+    login(client, other_sales.email, "test-pass-1")
+    assert client.get(link).status_code == 404  # a salesperson sees only their own orders
+
+
+def _token(client) -> str:
+    from core.testing import csrf_token
+
+    return csrf_token(client, "/orders")
