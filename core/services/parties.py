@@ -34,14 +34,17 @@ def _branch_id(session: Session, code: str | None) -> int | None:
     return branch_id
 
 
+def _refuse_taken(session: Session, column: Any, value: str, current: str | None, message: str) -> None:
+    """Refuse ``value`` for a unique ``column`` when another record has it already."""
+    if value != current and session.scalar(select(column).where(column == value)) is not None:
+        raise ServiceError("invalid", "the input is not valid", {column.key: [message.format(value)]}, status=422)
+
+
 def create_customer(session: Session, actor: User, data: Any) -> Customer:
     """Create a customer with its contacts and addresses; codes are unique."""
     _require(actor, "customers.manage")
     values = _load(CustomerSchema(), data)
-    if session.scalar(select(Customer.id).where(Customer.code == values["code"])):
-        raise ServiceError(
-            "invalid", "the input is not valid", {"code": [f"Customer code {values['code']!r} is taken."]}, status=422
-        )
+    _refuse_taken(session, Customer.code, values["code"], None, "Customer code {!r} is taken.")
     customer = Customer(
         code=values["code"],
         name=values["name"],
@@ -61,14 +64,8 @@ def update_customer(session: Session, actor: User, customer: Customer, data: Any
     """Change a customer; contacts or addresses given replace the existing ones."""
     _require(actor, "customers.manage")
     values = _load(CustomerSchema(), data, partial=True)
-    if (
-        "code" in values
-        and values["code"] != customer.code
-        and session.scalar(select(Customer.id).where(Customer.code == values["code"]))
-    ):
-        raise ServiceError(
-            "invalid", "the input is not valid", {"code": [f"Customer code {values['code']!r} is taken."]}, status=422
-        )
+    if "code" in values:
+        _refuse_taken(session, Customer.code, values["code"], customer.code, "Customer code {!r} is taken.")
     scalar: dict[str, Any] = {k: values[k] for k in ("code", "name", "tax_id", "note") if k in values}
     changes = audit.diff(customer, scalar)
     for key, value in scalar.items():
@@ -125,10 +122,7 @@ def create_product(session: Session, actor: User, data: Any) -> Product:
     """Create a product; SKUs are unique."""
     _require(actor, "products.manage")
     values = _load(ProductSchema(), data)
-    if session.scalar(select(Product.id).where(Product.sku == values["sku"])):
-        raise ServiceError(
-            "invalid", "the input is not valid", {"sku": [f"SKU {values['sku']!r} is taken."]}, status=422
-        )
+    _refuse_taken(session, Product.sku, values["sku"], None, "SKU {!r} is taken.")
     product = Product(**values)
     session.add(product)
     session.flush()
@@ -142,14 +136,8 @@ def update_product(session: Session, actor: User, product: Product, data: Any) -
     """Change a product; orders already taken keep the prices they were taken at."""
     _require(actor, "products.manage")
     values = _load(ProductSchema(), data, partial=True)
-    if (
-        "sku" in values
-        and values["sku"] != product.sku
-        and session.scalar(select(Product.id).where(Product.sku == values["sku"]))
-    ):
-        raise ServiceError(
-            "invalid", "the input is not valid", {"sku": [f"SKU {values['sku']!r} is taken."]}, status=422
-        )
+    if "sku" in values:
+        _refuse_taken(session, Product.sku, values["sku"], product.sku, "SKU {!r} is taken.")
     changes = audit.diff(product, values)
     for key, value in values.items():
         setattr(product, key, value)
