@@ -24,7 +24,7 @@ class OrdoState:
     sessions: sessionmaker[Session]
     registry: Registry
     #: Sessions for requests that only read (GET, HEAD): they never wait for writers.
-    read_sessions: sessionmaker[Session] | None = None
+    read_sessions: sessionmaker[Session]
 
 
 def ordo() -> OrdoState:
@@ -41,7 +41,7 @@ def db() -> Session:
     if "db_session" not in g:
         state = ordo()
         reading = has_request_context() and request.method in ("GET", "HEAD")
-        factory = state.read_sessions if reading and state.read_sessions is not None else state.sessions
+        factory = state.read_sessions if reading else state.sessions
         g.db_session = factory()
     return cast(Session, g.db_session)
 
