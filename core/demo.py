@@ -14,6 +14,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import company_now
 from core.installation import enabled_plugins, initialise
 from core.models import Branch, Company, Customer, Department, Role, User
 from core.plugins import Registry
@@ -277,7 +278,7 @@ def _populate(session: Session, registry: Registry) -> None:
     session.add(portal)
     session.flush()
     manager = users["sales.manager@demo.ordo"]
-    today = dt.date.today()
+    today = company_now().date()
     for n, (code, seller, lines, path, reason) in enumerate(ORDERS):
         customer = customers[code]
         address = customer.addresses[0]

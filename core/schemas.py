@@ -17,6 +17,28 @@ from core.db import Percent, Quantity, UnitPrice
 from core.models import CHANNELS, PAYMENT_METHODS, URGENCIES
 from core.models.user import DATA_SCOPES
 
+#: The largest id a database integer column holds (SQLite and PostgreSQL BIGINT).
+MAX_ID = 2**63 - 1
+
+
+class Text(fields.String):
+    """A string without control characters (they break exports, PDFs and PostgreSQL).
+
+    ``multiline`` text (notes, reasons, addresses) may hold line breaks and tabs.
+    """
+
+    default_error_messages = {"control": "Remove control characters (invisible codes) from this text."}
+
+    def __init__(self, *args: Any, multiline: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.allowed = {"\n", "\r", "\t"} if multiline else set()
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if any((ord(c) < 32 or 0x7F <= ord(c) < 0xA0) and c not in self.allowed for c in text):
+            raise self.make_error("control")
+        return text
+
 
 class Ref(fields.Field):
     """A reference by id (JSON integer) or by code (string): ``"C001"`` or ``17``."""
@@ -27,6 +49,10 @@ class Ref(fields.Field):
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise self.make_error("invalid")
         if isinstance(value, str) and not value.strip():
+            raise self.make_error("invalid")
+        if isinstance(value, int) and not 0 < value <= MAX_ID:
+            raise self.make_error("invalid")
+        if isinstance(value, str) and any(ord(c) < 32 for c in value):
             raise self.make_error("invalid")
         return value.strip() if isinstance(value, str) else value
 
@@ -59,11 +85,11 @@ def _money(column: Numeric | None = None, **kwargs: Any) -> fields.Decimal:
 class ShipToSchema(Schema):
     """Where the goods go: contact, phone, province, city, street address."""
 
-    contact = fields.String(load_default="", validate=validate.Length(max=100))
-    phone = fields.String(load_default="", validate=validate.Length(max=50))
-    province = fields.String(load_default="", validate=validate.Length(max=64))
-    city = fields.String(load_default="", validate=validate.Length(max=64))
-    address = fields.String(load_default="", validate=validate.Length(max=300))
+    contact = Text(load_default="", validate=validate.Length(max=100))
+    phone = Text(load_default="", validate=validate.Length(max=50))
+    province = Text(load_default="", validate=validate.Length(max=64))
+    city = Text(load_default="", validate=validate.Length(max=64))
+    address = Text(multiline=True, load_default="", validate=validate.Length(max=300))
 
 
 class OrderLineInSchema(Schema):
@@ -83,25 +109,25 @@ class OrderLineInSchema(Schema):
         load_default=Decimal("0"),
         validate=validate.Range(min=0, max=100, error="Discount is a percentage from 0 to 100."),
     )
-    description = fields.String(load_default="", validate=validate.Length(max=500))
+    description = Text(multiline=True, load_default="", validate=validate.Length(max=500))
 
 
 class OrderInSchema(Schema):
     """A new order's header and lines (the scriptable JSON contract)."""
 
     customer = Ref(required=True)
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    reference = fields.String(load_default="", validate=validate.Length(max=100))
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    channel = Text(required=True, validate=validate.OneOf(CHANNELS))
+    reference = Text(load_default="", validate=validate.Length(max=100))
+    reason = Text(multiline=True, load_default="", validate=validate.Length(max=500))
     requested_date = fields.Date(load_default=None)
-    payment_method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
-    currency = fields.String(
+    payment_method = Text(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    currency = Text(
         load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$", error="Use a three-letter ISO currency code.")
     )
-    urgency = fields.String(load_default="normal", validate=validate.OneOf(URGENCIES))
-    contact_name = fields.String(load_default="", validate=validate.Length(max=100))
-    contact_phone = fields.String(load_default="", validate=validate.Length(max=50))
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    urgency = Text(load_default="normal", validate=validate.OneOf(URGENCIES))
+    contact_name = Text(load_default="", validate=validate.Length(max=100))
+    contact_phone = Text(load_default="", validate=validate.Length(max=50))
+    note = Text(multiline=True, load_default="", validate=validate.Length(max=2000))
     ship_to = fields.Nested(ShipToSchema, load_default=dict)
     lines = fields.List(fields.Nested(OrderLineInSchema), required=True)
 
@@ -124,9 +150,9 @@ class OrderLineOutSchema(Schema):
     product = fields.Function(lambda line: line.product.sku)
     product_id = fields.Integer()
     product_name = fields.Function(lambda line: line.product.name)
-    description = fields.String()
+    description = Text()
     quantity = _money()
-    unit = fields.String()
+    unit = Text()
     unit_price = _money()
     discount = _money()
     tax_rate = _money()
@@ -135,21 +161,21 @@ class OrderLineOutSchema(Schema):
 
 class OrderOutSchema(Schema):
     id = fields.Integer()
-    number = fields.String()
-    status = fields.String()
-    step = fields.String()
+    number = Text()
+    status = Text()
+    step = Text()
     version = fields.Integer()
     customer = fields.Function(lambda o: {"id": o.customer.id, "code": o.customer.code, "name": o.customer.name})
-    channel = fields.String()
-    reference = fields.String()
-    reason = fields.String()
+    channel = Text()
+    reference = Text()
+    reason = Text()
     requested_date = fields.Date(allow_none=True)
-    payment_method = fields.String()
-    currency = fields.String()
-    urgency = fields.String()
-    contact_name = fields.String()
-    contact_phone = fields.String()
-    note = fields.String()
+    payment_method = Text()
+    currency = Text()
+    urgency = Text()
+    contact_name = Text()
+    contact_phone = Text()
+    note = Text()
     ship_to = fields.Function(
         lambda o: {
             "contact": o.ship_to_contact,
@@ -171,35 +197,35 @@ class OrderOutSchema(Schema):
 
 class ContactSchema(Schema):
     id = fields.Integer(dump_only=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    phone = fields.String(load_default="", validate=validate.Length(max=50))
-    email = fields.Email(load_default="")
-    role = fields.String(load_default="", validate=validate.Length(max=50))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
+    phone = Text(load_default="", validate=validate.Length(max=50))
+    email = fields.Email(load_default="", validate=validate.Length(max=254))
+    role = Text(load_default="", validate=validate.Length(max=50))
 
 
 class AddressSchema(Schema):
     id = fields.Integer(dump_only=True)
-    label = fields.String(load_default="", validate=validate.Length(max=100))
-    province = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    city = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    district = fields.String(load_default="", validate=validate.Length(max=64))
-    region = fields.String(load_default="", validate=validate.Length(max=64))
-    address = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    postcode = fields.String(load_default="", validate=validate.Length(max=16))
+    label = Text(load_default="", validate=validate.Length(max=100))
+    province = Text(required=True, validate=validate.Length(min=1, max=64))
+    city = Text(required=True, validate=validate.Length(min=1, max=64))
+    district = Text(load_default="", validate=validate.Length(max=64))
+    region = Text(load_default="", validate=validate.Length(max=64))
+    address = Text(multiline=True, required=True, validate=validate.Length(min=1, max=300))
+    postcode = Text(load_default="", validate=validate.Length(max=16))
 
 
 class CustomerSchema(Schema):
     """A customer with its contacts and addresses; ``code`` and ``name`` are required."""
 
     id = fields.Integer(dump_only=True)
-    code = fields.String(
+    code = Text(
         required=True,
         validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$", error="Use 1–32 letters, digits, '.', '_' or '-'."),
     )
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    tax_id = fields.String(load_default="", validate=validate.Length(max=64))
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
-    branch = fields.String(load_default=None, allow_none=True, load_only=True)
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    tax_id = Text(load_default="", validate=validate.Length(max=64))
+    note = Text(multiline=True, load_default="", validate=validate.Length(max=2000))
+    branch = Text(load_default=None, allow_none=True, load_only=True)
     branch_id = fields.Integer(dump_only=True, allow_none=True)
     active = fields.Boolean(dump_only=True)
     contacts = fields.List(fields.Nested(ContactSchema), load_default=list)
@@ -210,14 +236,14 @@ class ProductSchema(Schema):
     """A product: ``sku``, ``name``, ``unit`` and ``list_price`` are required."""
 
     id = fields.Integer(dump_only=True)
-    sku = fields.String(
+    sku = Text(
         required=True,
         validate=validate.Regexp(r"^[A-Za-z0-9_./-]{1,64}$", error="Use 1–64 letters, digits, '.', '/', '_' or '-'."),
     )
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    spec = fields.String(load_default="", validate=validate.Length(max=500))
-    unit = fields.String(required=True, validate=validate.Length(min=1, max=16))
-    category = fields.String(load_default="", validate=validate.Length(max=64))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    spec = Text(load_default="", validate=validate.Length(max=500))
+    unit = Text(required=True, validate=validate.Length(min=1, max=16))
+    category = Text(load_default="", validate=validate.Length(max=64))
     list_price = _money(
         UnitPrice, required=True, validate=validate.Range(min=0, error="List price cannot be negative.")
     )
@@ -233,10 +259,10 @@ class ProductSchema(Schema):
 class ActionInSchema(Schema):
     """The optional body of an action: a reason."""
 
-    reason = fields.String(load_default="", validate=validate.Length(max=1000))
+    reason = Text(multiline=True, load_default="", validate=validate.Length(max=1000))
 
 
 class RoleSchema(Schema):
-    code = fields.String()
-    name = fields.String()
-    data_scope = fields.String(validate=validate.OneOf(DATA_SCOPES))
+    code = Text()
+    name = Text()
+    data_scope = Text(validate=validate.OneOf(DATA_SCOPES))

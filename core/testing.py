@@ -120,8 +120,12 @@ def state(app: Flask) -> OrdoState:
 
 @pytest.fixture
 def session(state: OrdoState) -> Iterator[Session]:
-    """A database session on the app's database; commit to make data visible to requests."""
-    with state.sessions() as s:
+    """A database session on the app's database; commit to make data visible to requests.
+
+    It begins its transactions deferred (on SQLite), so a test that only reads never
+    holds the write lock the app's requests need.
+    """
+    with state.read_sessions() as s:
         yield s
 
 

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
+from core.clock import company_now
 from core.models import AuditLog, IdempotencyKey, NumberSequence, Order, OrderLine, OrderTransition
 from core.testing import make_order, make_user, order_payload, token_for
 from core.web import OrdoState
@@ -529,7 +530,7 @@ def test_list_filters(api: Caller, many: list[int]):
     assert ids("customer=C999") == set()
     assert ids("q=EDI") == set(many[5:])
     assert ids("q=成都蓉锦") == set(many[5:])  # the customer's name
-    today = dt.datetime.now(dt.UTC).date()
+    today = company_now().date()  # filters count in the company's days
     assert ids(f"date_from={today}&date_to={today}") == set(many)
     assert ids(f"date_from={today + dt.timedelta(days=1)}") == set()
     assert ids(f"date_to={today - dt.timedelta(days=1)}") == set()

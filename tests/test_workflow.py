@@ -94,3 +94,38 @@ def test_an_order_too_large_for_its_amount_columns_is_refused(session, admin, se
         make_order(session, admin, lines=[{"product": "P-100", "quantity": "9999999999", "unit_price": "99999999"}])
     assert refused.value.status == 422
     assert "too large" in str(refused.value.details["lines"])
+
+
+@pytest.mark.req("CORE-5")
+def test_a_lines_only_edit_moves_the_version_so_a_stale_copy_is_refused(session, admin, seed):
+    from core.services import Conflict
+    from core.services.orders import update_order
+
+    order = make_order(session, admin)
+    first = order.version
+    line = {"product": "P-100", "quantity": "2", "unit_price": "1150.00", "description": "blue housing"}
+    rest = {"product": "P-300", "quantity": "100"}
+    update_order(session, admin, order, {"version": first, "lines": [line, rest]})
+    session.commit()
+    assert order.version > first
+    with pytest.raises(Conflict):
+        update_order(session, admin, order, {"version": first, "lines": [rest]})
+
+
+@pytest.mark.req("CORE-6")
+def test_the_audit_log_keeps_old_and_new_ship_to_and_lines(session, admin, seed):
+    from core.services.orders import update_order
+
+    order = make_order(session, admin)
+    update_order(
+        session,
+        admin,
+        order,
+        {"version": order.version, "ship_to": {"city": "成都市"}, "lines": [{"product": "P-200", "quantity": "1"}]},
+    )
+    session.commit()
+    entry = session.scalars(select(AuditLog).where(AuditLog.entity_id == order.id, AuditLog.action == "update")).one()
+    assert entry.changes["ship_to_city"] == ["重庆市", "成都市"]
+    old, new = entry.changes["lines"]
+    assert [line["product"] for line in old] == ["P-100", "P-300"]
+    assert new == [{"product": "P-200", "description": "", "quantity": "1", "unit_price": "8800.00", "discount": "0"}]

@@ -11,14 +11,15 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from core.clock import company_now, day_end, day_start
 from core.contrib import Transition
 from core.models import Company, Customer, IdempotencyKey, Order, OrderLine, Product, User
 from core.plugins import Registry
-from core.schemas import OrderInSchema, OrderPatchSchema
+from core.schemas import MAX_ID, OrderInSchema, OrderPatchSchema
 from core.security.scopes import order_scope
 from core.services import Conflict, NotFound, ServiceError, audit
 from core.services.numbering import next_serial
@@ -149,11 +150,11 @@ def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
         raise invalid({"customer": [f"Unknown customer {data['customer']!r}."]})
     company = default_company(session)
     lines = _build_lines(session, data["lines"])
-    now = dt.datetime.now(dt.UTC)
-    serial = next_serial(session, company.id, ORDER_SEQUENCE, now.year)
+    year = company_now().year  # the company's year, not UTC's
+    serial = next_serial(session, company.id, ORDER_SEQUENCE, year)
     order = Order(
         company_id=company.id,
-        number=f"{company.order_prefix}{now.year}-{serial:06d}",
+        number=f"{company.order_prefix}{year}-{serial:06d}",
         customer=customer,
         step=initial_step(),
         status="draft",
@@ -192,6 +193,9 @@ def update_order(session: Session, actor: User, order: Order, data: Any) -> Orde
             "later changes go through a change request",
         )
     changes = audit.diff(order, {k: values[k] for k in _HEADER_FIELDS if k in values})
+    changes |= audit.diff(
+        order, {column: values["ship_to"][key] for key, column in _SHIP_TO.items() if key in values.get("ship_to", {})}
+    )
     if "customer" in values:
         customer = resolve_customer(session, values["customer"])
         if actor.customer_id is not None and customer.id != actor.customer_id:
@@ -201,12 +205,32 @@ def update_order(session: Session, actor: User, order: Order, data: Any) -> Orde
             order.customer = customer
     _apply_header(order, values)
     if "lines" in values:
+        before = _line_record(order.lines)
         order.lines = _build_lines(session, values["lines"])
-        changes["lines"] = [None, len(order.lines)]
+        after = _line_record(order.lines)
+        if before != after:
+            changes["lines"] = [before, after]
     _recompute_within_limits(order)
+    # Touch the row whatever changed, so the version moves even when only lines changed:
+    # a client holding the old version must be refused, never silently overwritten.
+    order.updated_at = dt.datetime.now(dt.UTC)
     session.flush()
     audit.record(session, actor, "order", order.id, "update", changes)
     return order
+
+
+def _line_record(lines: list[OrderLine]) -> list[dict[str, str]]:
+    """What the audit log keeps of an order's lines: enough to see what was changed."""
+    return [
+        {
+            "product": line.product.sku,
+            "description": line.description,
+            "quantity": str(line.quantity),
+            "unit_price": str(line.unit_price),
+            "discount": str(line.discount),
+        }
+        for line in lines
+    ]
 
 
 def visible_orders(actor: User | None) -> Select[tuple[Order]]:
@@ -216,6 +240,8 @@ def visible_orders(actor: User | None) -> Select[tuple[Order]]:
 
 def get_order(session: Session, actor: User | None, order_id: int, *, for_update: bool = False) -> Order:
     """The order ``order_id`` if ``actor`` may see it; 404 otherwise, whether or not it exists."""
+    if not 0 < order_id <= MAX_ID:
+        raise NotFound("order", order_id)
     stmt = visible_orders(actor).where(Order.id == order_id).options(selectinload(Order.lines))
     if for_update:
         stmt = stmt.with_for_update()
@@ -262,16 +288,16 @@ def filtered_orders(actor: User | None, filters: OrderFilters) -> Select[tuple[O
     if filters.step:
         stmt = stmt.where(Order.step == filters.step)
     if filters.customer is not None:
-        if isinstance(filters.customer, int):
+        if isinstance(filters.customer, int) and not 0 < filters.customer <= MAX_ID:
+            stmt = stmt.where(false())
+        elif isinstance(filters.customer, int):
             stmt = stmt.where(Order.customer_id == filters.customer)
         else:
             stmt = stmt.join(Customer, Order.customer_id == Customer.id).where(Customer.code == filters.customer)
     if filters.date_from:
-        stmt = stmt.where(Order.created_at >= dt.datetime.combine(filters.date_from, dt.time(), dt.UTC))
-    if filters.date_to:
-        stmt = stmt.where(
-            Order.created_at < dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), dt.UTC)
-        )
+        stmt = stmt.where(Order.created_at >= day_start(filters.date_from))
+    if filters.date_to and (end := day_end(filters.date_to)) is not None:
+        stmt = stmt.where(Order.created_at < end)
     if filters.text:
         like = f"%{filters.text.strip()}%"
         matching_customers = select(Customer.id).where(or_(Customer.name.ilike(like), Customer.code.ilike(like)))

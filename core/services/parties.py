@@ -9,7 +9,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.models import Branch, Customer, CustomerAddress, CustomerContact, Product, User
-from core.schemas import CustomerSchema, ProductSchema
+from core.schemas import MAX_ID, CustomerSchema, ProductSchema
 from core.services import NotFound, ServiceError, audit
 
 
@@ -95,6 +95,8 @@ def set_customer_active(session: Session, actor: User, customer: Customer, activ
 def get_customer(session: Session, actor: User, ident: int | str) -> Customer:
     """A customer by id or code; 404 if unknown or not visible to ``actor``."""
     _require(actor, "customers.read")
+    if isinstance(ident, int) and not 0 < ident <= MAX_ID:
+        raise NotFound("customer", ident)
     column = Customer.id if isinstance(ident, int) else Customer.code
     customer = session.scalar(
         select(Customer)
@@ -158,6 +160,8 @@ def set_product_active(session: Session, actor: User, product: Product, active: 
 def get_product(session: Session, actor: User, ident: int | str) -> Product:
     """A product by id or SKU; 404 if unknown."""
     _require(actor, "products.read")
+    if isinstance(ident, int) and not 0 < ident <= MAX_ID:
+        raise NotFound("product", ident)
     column = Product.id if isinstance(ident, int) else Product.sku
     product = session.scalar(select(Product).where(column == ident))
     if product is None:

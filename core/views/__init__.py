@@ -16,13 +16,14 @@ from flask_babel import format_currency, format_date, format_datetime, format_de
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from core.clock import TIMEZONE_NAME
 from core.views import labels
 from core.views.common import plain_number
 from core.views.menu import menu_for
 from core.views.messages import localize
 
 #: Staff read times in the company's zone; ``BABEL_DEFAULT_TIMEZONE`` overrides it.
-DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_TIMEZONE = TIMEZONE_NAME
 
 
 def money(value: Decimal | None, currency: str | None = None) -> str:

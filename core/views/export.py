@@ -19,6 +19,8 @@ from flask import Response, stream_with_context
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
+from core.clock import company_now
+
 FORMATS = ("csv", "xlsx")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -61,7 +63,7 @@ def _xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], title: str) -> b
 
 def export_response(fmt: str, basename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
     """A download of ``rows`` under ``header`` as ``fmt`` (``csv`` or ``xlsx``)."""
-    filename = f"{basename}-{dt.date.today().isoformat()}.{fmt}"
+    filename = f"{basename}-{company_now().date().isoformat()}.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if fmt == "xlsx":
         return Response(
