@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import installation, migrate
 from core.config import Instance, load_instance
 from core.db import make_engine
-from core.models import Branch, Customer, Role, User
+from core.models import Branch, Customer, Department, Role, User
 from core.plugins import PluginError, Registry, discover
 from core.security.passwords import PasswordPolicyError, hash_password
 from core.security.tokens import create_token
@@ -116,9 +116,12 @@ def init(ctx: Context, admin_email: str | None, admin_password: str | None, comp
 @pass_ctx
 def demo(ctx: Context) -> None:
     """Load the Chongqing demo company (skipped if it is there already) and show its logins."""
-    from core.demo import DEMO_PASSWORD, demo_logins, load_demo
+    from core.demo import DEMO_PASSWORD, DemoRefused, demo_logins, load_demo
 
-    created = load_demo(ctx.engine)
+    try:
+        created = load_demo(ctx.engine)
+    except DemoRefused as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo("Demo company loaded." if created else "Demo company already present.")
     click.echo(f"Logins (password for all: {DEMO_PASSWORD}):")
     for email, role in demo_logins():
@@ -172,7 +175,8 @@ def users() -> None:
 @click.option("--role", "roles", multiple=True, required=True, help="A role code; repeat for several.")
 @click.option("--name", default=None, help="Display name (default: the e-mail's local part).")
 @click.option("--branch", default=None, help="Branch code.")
-@click.option("--customer", default=None, help="Customer code, for a customer's portal user.")
+@click.option("--department", default=None, help="Department code.")
+@click.option("--customer", default=None, help="Customer code: required for (and only for) a portal user.")
 @click.option("--language", type=click.Choice(["zh_CN", "en"]), default="zh_CN", show_default=True)
 @pass_ctx
 def users_create(
@@ -182,6 +186,7 @@ def users_create(
     roles: tuple[str, ...],
     name: str | None,
     branch: str | None,
+    department: str | None,
     customer: str | None,
     language: str,
 ) -> None:
@@ -196,6 +201,11 @@ def users_create(
         if missing:
             known = ", ".join(session.scalars(select(Role.code).order_by(Role.code)))
             raise click.ClickException(f"unknown role(s) {', '.join(missing)}; known roles: {known}")
+        portal = any(r.data_scope == "customer" for r in found.values())
+        if portal and not customer:
+            raise click.ClickException("a portal user (customer-scope role) needs --customer CODE")
+        if customer and not portal:
+            raise click.ClickException("--customer is only for portal users (a customer-scope role such as 'customer')")
         user = User(email=email, name=name or email.split("@")[0], language=language, roles=list(found.values()))
         try:
             user.password_hash = hash_password(password)
@@ -205,6 +215,10 @@ def users_create(
             user.branch_id = session.scalar(select(Branch.id).where(Branch.code == branch))
             if user.branch_id is None:
                 raise click.ClickException(f"unknown branch {branch!r}")
+        if department:
+            user.department_id = session.scalar(select(Department.id).where(Department.code == department))
+            if user.department_id is None:
+                raise click.ClickException(f"unknown department {department!r}")
         if customer:
             user.customer_id = session.scalar(select(Customer.id).where(Customer.code == customer))
             if user.customer_id is None:

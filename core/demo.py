@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import company_now
 from core.installation import enabled_plugins, initialise
-from core.models import Branch, Company, Customer, Department, Role, User
+from core.models import Branch, Company, Department, Role, User
 from core.plugins import Registry
 from core.security.passwords import hash_password
 from core.services.orders import create_order, load_order_input, take_action
@@ -217,13 +217,27 @@ ORDERS: tuple[tuple[str, str, list[tuple[str, str]], tuple[str, ...], str], ...]
 )
 
 
+class DemoRefused(Exception):
+    """The database already holds a real company; the demo loads only into a new one."""
+
+
 def load_demo(engine: Engine) -> bool:
-    """Create the demo company unless it exists; returns whether anything was created."""
-    factory = sessionmaker(engine, expire_on_commit=False)
-    if inspect(engine).has_table("customer"):
+    """Create the demo company in a new database; returns False if it is there already.
+
+    Refuses a database that holds another company: the demo's administrator has a
+    published password and its orders would take real order numbers.
+    """
+    factory = sessionmaker(engine.execution_options(ordo_read_only=True), expire_on_commit=False)
+    if inspect(engine).has_table("company"):
         with factory() as session:
-            if session.scalar(select(Customer.id).where(Customer.code == "CQ001")) is not None:
+            if session.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is not None:
                 return False
+            if session.scalar(select(Company.id)) is not None:
+                raise DemoRefused(
+                    "this database already holds a company; load the demo into a new instance "
+                    "(ordo --instance DIR demo)"
+                )
+    factory = sessionmaker(engine, expire_on_commit=False)
     initialise(engine, ADMIN_EMAIL, DEMO_PASSWORD, company_name="重庆渝信贸易有限公司 Chongqing Yuxin Trading Co.")
     registry = Registry(enabled_plugins(engine))
     with factory() as session, session.begin():

@@ -30,7 +30,7 @@ def enabled_plugins(engine: Engine) -> list[str]:
     """Names of the plugins enabled in this database (none before ``ordo init``)."""
     if not inspect(engine).has_table("plugin_state"):
         return []
-    with Session(engine) as session:
+    with Session(engine.execution_options(ordo_read_only=True)) as session:
         return list(
             session.scalars(select(PluginState.name).where(PluginState.enabled.is_(True)).order_by(PluginState.name))
         )

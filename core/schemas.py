@@ -227,6 +227,9 @@ class CustomerSchema(Schema):
     note = Text(multiline=True, load_default="", validate=validate.Length(max=2000))
     branch = Text(load_default=None, allow_none=True, load_only=True)
     branch_id = fields.Integer(dump_only=True, allow_none=True)
+    #: The salesperson who looks after the customer (their e-mail); owns its orders.
+    owner = fields.Email(load_default=None, allow_none=True, load_only=True)
+    owner_id = fields.Integer(dump_only=True, allow_none=True)
     active = fields.Boolean(dump_only=True)
     contacts = fields.List(fields.Nested(ContactSchema), load_default=list)
     addresses = fields.List(fields.Nested(AddressSchema), load_default=list)

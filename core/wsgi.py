@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
 
 from core.installation import registry_generation
 
@@ -35,10 +35,10 @@ class ReloadingApp:
 
     @staticmethod
     def _read_generation(app: Flask) -> int:
-        engine = app.extensions["ordo"].engine
-        if not inspect(engine).has_table("registry_signal"):
-            return 0
-        with Session(engine) as session:
+        # A deferred (read-only) transaction: the check never waits for a writer.
+        with app.extensions["ordo"].read_sessions() as session:
+            if not inspect(session.connection()).has_table("registry_signal"):
+                return 0
             return registry_generation(session)
 
     def current(self) -> Flask:
@@ -49,7 +49,10 @@ class ReloadingApp:
         with self.lock:
             if now - self.checked_at >= self.interval:
                 self.checked_at = now
-                generation = self._read_generation(self.app)
+                try:
+                    generation = self._read_generation(self.app)
+                except OperationalError:
+                    return self.app  # the database is busy or away: keep serving what we have
                 if generation != self.generation:
                     old = self.app
                     self.app = self.factory()

@@ -97,6 +97,7 @@ def test_a_customer_is_created_with_contacts_and_addresses(api: Caller, state: O
         ({k: v for k, v in NEW_CUSTOMER.items() if k != "name"}, "name", "Missing data for required field."),
         ({**NEW_CUSTOMER, "id": 77}, "id", "Unknown field."),
         ({**NEW_CUSTOMER, "branch": "XX"}, "branch", "Unknown branch 'XX'."),
+        ({**NEW_CUSTOMER, "owner": "nobody@example.com"}, "owner", "No active staff user 'nobody@example.com'."),
     ],
 )
 def test_bad_customers_are_refused_by_field(
@@ -280,3 +281,15 @@ def test_product_permissions(client: FlaskClient, session, seed, state: OrdoStat
     assert portal.patch(f"/api/v1/products/{seed['products'][0].id}", json={"list_price": "1"}).status_code == 403
     assert counts(state) == before
     assert portal.get("/api/v1/products/999").status_code == 404
+
+
+@pytest.mark.req("IN-2")
+def test_a_customer_names_its_salesperson(api: Caller, session, seed):
+    from core.testing import make_user
+
+    salesperson = make_user(session, "sales@example.com", ["sales"])
+    created = api.post("/api/v1/customers", json={**NEW_CUSTOMER, "owner": "Sales@Example.com"}).get_json()
+    assert created["owner_id"] == salesperson.id
+    changed = api.patch(f"/api/v1/customers/{created['id']}", json={"owner": None})
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["owner_id"] is None

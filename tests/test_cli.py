@@ -197,3 +197,62 @@ def test_sqlite_database_runs_in_wal_mode_with_foreign_keys(ordo):
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     raw = sqlite3.connect(Path(ordo.instance) / "ordo.sqlite3")
     assert raw.execute("SELECT count(*) FROM alembic_version").fetchone()[0] >= 1
+
+
+def test_the_reload_check_never_waits_for_a_writer(ordo):
+    from core.app import create_app
+    from core.wsgi import ReloadingApp
+
+    ordo("init", "--admin-email", "a@example.com", "--admin-password", "s3cret-pass")
+    served = ReloadingApp(lambda: create_app({"INSTANCE": ordo.instance}), interval=0)
+    writer = sqlite3.connect(Path(ordo.instance) / "ordo.sqlite3", timeout=0)
+    writer.execute("BEGIN IMMEDIATE")  # somebody holds the write lock (a long migration, a restore…)
+    try:
+        started = time.monotonic()
+        assert served.current() is served.app
+        assert time.monotonic() - started < 2
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+def test_demo_refuses_a_database_that_holds_a_real_company(ordo):
+    ordo("init", "--admin-email", "boss@real.example", "--admin-password", "s3cret-pass")
+    code, out = ordo("demo")
+    assert code != 0 and "already holds a company" in out
+    with Session(_engine(ordo)) as s:
+        assert s.scalar(select(User.id).where(User.email == "admin@demo.ordo")) is None
+        assert s.scalar(select(Order.id)) is None
+
+
+@pytest.mark.req("CORE-3")
+def test_portal_users_need_their_customer_and_staff_may_not_have_one(ordo):
+    ordo("demo")
+    code, out = ordo("users", "create", "p@example.com", "--password", "pass-word-1", "--role", "customer")
+    assert code != 0 and "needs --customer" in out
+    code, out = ordo(
+        "users", "create", "s@example.com", "--password", "pass-word-1", "--role", "sales", "--customer", "CQ001"
+    )
+    assert code != 0 and "only for portal users" in out
+    code, out = ordo(
+        "users", "create", "p@example.com", "--password", "pass-word-1", "--role", "customer", "--customer", "CQ001"
+    )
+    assert code == 0, out
+    code, out = ordo(
+        "users",
+        "create",
+        "q@example.com",
+        "--password",
+        "pass-word-1",
+        "--role",
+        "sales",
+        "--department",
+        "finance",
+        "--branch",
+        "CD",
+    )
+    assert code == 0, out
+    code, out = ordo(
+        "users", "create", "r@example.com", "--password", "pass-word-1", "--role", "sales", "--department", "nope"
+    )
+    assert code != 0 and "unknown department" in out

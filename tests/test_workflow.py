@@ -129,3 +129,32 @@ def test_the_audit_log_keeps_old_and_new_ship_to_and_lines(session, admin, seed)
     old, new = entry.changes["lines"]
     assert [line["product"] for line in old] == ["P-100", "P-300"]
     assert new == [{"product": "P-200", "description": "", "quantity": "1", "unit_price": "8800.00", "discount": "0"}]
+
+
+@pytest.mark.req("IN-2")
+def test_an_order_entered_by_a_clerk_belongs_to_the_customers_salesperson_and_branch(session, admin, seed):
+    from core.testing import make_user
+
+    salesperson = make_user(session, "s@example.com", ["sales"], branch=seed["cd"])
+    clerk = make_user(session, "clerk@example.com", ["order_clerk"], branch=seed["hq"])
+    seed["remote"].owner_id = salesperson.id
+    seed["remote"].branch_id = seed["cd"].id
+    session.commit()
+    order = make_order(session, clerk, customer="C002")
+    assert (order.owner_id, order.branch_id, order.created_by_id) == (salesperson.id, seed["cd"].id, clerk.id)
+    # …so the salesperson, whose scope is their own orders, sees it.
+    from core.services.orders import get_order
+
+    assert get_order(session, salesperson, order.id) is order
+
+
+@pytest.mark.req("IN-1")
+def test_a_portal_user_orders_only_by_the_portal_channel(session, admin, seed):
+    from core.services import ServiceError
+    from core.testing import make_user
+
+    portal = make_user(session, "p@example.com", ["customer"], customer=seed["local"])
+    with pytest.raises(ServiceError) as refused:
+        make_order(session, portal, channel="phone")
+    assert "channel" in refused.value.details
+    assert make_order(session, portal, channel="portal").owner_id is None

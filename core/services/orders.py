@@ -146,8 +146,11 @@ def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
     if not actor.can("orders.create"):
         raise ServiceError("forbidden", "you may not create orders", status=403)
     customer = resolve_customer(session, data["customer"])
-    if actor.customer_id is not None and customer.id != actor.customer_id:
+    portal = actor.customer_id is not None
+    if portal and customer.id != actor.customer_id:
         raise invalid({"customer": [f"Unknown customer {data['customer']!r}."]})
+    if portal and data["channel"] != "portal":
+        raise invalid({"channel": ["A customer's own orders arrive by the portal channel."]})
     company = default_company(session)
     lines = _build_lines(session, data["lines"])
     year = company_now().year  # the company's year, not UTC's
@@ -158,9 +161,11 @@ def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
         customer=customer,
         step=initial_step(),
         status="draft",
-        owner_id=customer.owner_id if actor.customer_id is not None else actor.id,
-        branch_id=actor.branch_id if actor.branch_id is not None else customer.branch_id,
-        department_id=actor.department_id,
+        # The customer's salesperson and branch own the order, whoever entered it (a
+        # clerk enters orders for the salespeople, IN-2); without them, the person entering it.
+        owner_id=customer.owner_id or (None if portal else actor.id),
+        branch_id=customer.branch_id or actor.branch_id,
+        department_id=None if portal else actor.department_id,
         created_by_id=actor.id,
     )
     _apply_header(order, data)

@@ -34,6 +34,17 @@ def _branch_id(session: Session, code: str | None) -> int | None:
     return branch_id
 
 
+def _owner_id(session: Session, email: str | None) -> int | None:
+    if not email:
+        return None
+    owner_id = session.scalar(
+        select(User.id).where(User.email == email.lower(), User.active.is_(True), User.customer_id.is_(None))
+    )
+    if owner_id is None:
+        raise ServiceError("invalid", "the input is not valid", {"owner": [f"No active staff user {email!r}."]})
+    return owner_id
+
+
 def _refuse_taken(session: Session, column: Any, value: str, current: str | None, message: str) -> None:
     """Refuse ``value`` for a unique ``column`` when another record has it already."""
     if value != current and session.scalar(select(column).where(column == value)) is not None:
@@ -51,6 +62,7 @@ def create_customer(session: Session, actor: User, data: Any) -> Customer:
         tax_id=values["tax_id"],
         note=values["note"],
         branch_id=_branch_id(session, values.get("branch")),
+        owner_id=_owner_id(session, values.get("owner")),
         contacts=[CustomerContact(**c) for c in values["contacts"]],
         addresses=[CustomerAddress(**a) for a in values["addresses"]],
     )
@@ -70,6 +82,8 @@ def update_customer(session: Session, actor: User, customer: Customer, data: Any
     changes = audit.diff(customer, scalar)
     for key, value in scalar.items():
         setattr(customer, key, value)
+    if "owner" in values:
+        customer.owner_id = _owner_id(session, values["owner"])
     if "branch" in values:
         customer.branch_id = _branch_id(session, values["branch"])
     if "contacts" in data:
