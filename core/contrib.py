@@ -7,14 +7,23 @@ loudly once instead of quietly on some page later.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 #: The core statuses; every step belongs to exactly one.
 STATUSES = ("draft", "submitted", "confirmed", "completed", "cancelled", "rejected")
 TERMINAL_STATUSES = ("completed", "cancelled", "rejected")
+
+#: How often a job runs: every N seconds, daily at a time, or weekly on a day at a time.
+SCHEDULE = re.compile(
+    r"^(every:[1-9][0-9]{0,6}|daily:([01][0-9]|2[0-3]):[0-5][0-9]|"
+    r"weekly:(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 
 #: An action's target: the next enabled step in the pipeline.
 NEXT = "next"
@@ -99,10 +108,17 @@ class MenuItem:
 
 @dataclass(frozen=True)
 class Panel:
-    """A block of the order page contributed by a plugin (already rendered HTML)."""
+    """A block of the order page contributed by a plugin.
+
+    ``html`` is the block's body. A :class:`markupsafe.Markup` is trusted and shown as
+    it is; a plain ``str`` is escaped, so it shows as text. To show a template, wrap
+    its output: ``Markup(render_template("myplugin/panel.html", ...))`` (templates
+    escape what they insert); build other HTML with ``Markup("<b>{}</b>").format(value)``,
+    never by formatting a ``str``.
+    """
 
     title: str
-    html: str
+    html: Markup | str
     order: int = 100
     plugin: str = "core"
 
@@ -131,6 +147,13 @@ class Job:
     schedule: str
     function: Callable[..., Any]
     plugin: str = "core"
+
+    def __post_init__(self) -> None:
+        if not SCHEDULE.match(self.schedule):
+            raise ValueError(
+                f"job {self.name!r}: schedule {self.schedule!r} is not every:<seconds>, daily:HH:MM "
+                "or weekly:<mon..sun>:HH:MM"
+            )
 
 
 @dataclass(frozen=True)

@@ -105,9 +105,11 @@ def ordo_register_blueprints(app: Flask) -> list[Blueprint]:
 def ordo_register_steps() -> list[Step]:
     """Return the workflow steps the plugin adds, each with its position and actions.
 
-    A step's key reads ``<plugin>.<name>``. Its position lies strictly between two of
-    core's milestones (draft=0, submitted=100, confirmed=500, completed=1000) and
-    decides which status the order has while in it. Actions target :data:`NEXT`, a known
+    A step's key reads ``<plugin>.<name>``. Its position decides which status the order
+    has while in it: 1–99 lie before core's ``submitted`` step (100) and belong to the
+    *submitted* status (pre-check, review); 101–499 lie between ``submitted`` and core's
+    ``confirmed`` step (500) and belong to the *confirmed* status (shipping, settlement).
+    Core's ``confirmed`` step is where a fulfilled order waits to be completed. Actions target :data:`NEXT`, a known
     step key, ``cancelled`` or ``rejected``; unknown targets are refused at start-up.
     """
 
@@ -125,7 +127,9 @@ def ordo_register_documents() -> list[DocumentType]:
 def ordo_register_jobs() -> list[Job]:
     """Return the scheduled jobs the plugin needs (name, schedule, function).
 
-    The worker runs each job when due; a job must be safe to run again after a crash.
+    Schedules read ``every:<seconds>``, ``daily:HH:MM`` or ``weekly:<mon..sun>:HH:MM``
+    and are checked at start-up. The worker (``ordo worker``, arriving with core's
+    scheduler) runs each job when due; a job must be safe to run again after a crash.
     """
 
 
@@ -158,6 +162,10 @@ def ordo_order_panels(order: Order, user: User, session: Session) -> list[Panel]
     """Return panels (title, rendered HTML) for the order page of ``order``.
 
     Called when the order page is shown to ``user``; show only what the user may see.
+    A panel's ``html`` is escaped unless it is a :class:`markupsafe.Markup`: a plain
+    ``str`` shows as text. Render a template into a panel with
+    ``Panel(title, Markup(render_template("myplugin/panel.html", ...)))``; the
+    template escapes what it inserts, so its output may be trusted.
     """
 
 
@@ -188,7 +196,9 @@ def ordo_order_transitioned(order: Order, transition: Transition, user: User | N
     """React to a transition that has just been applied, inside the same transaction.
 
     Write your own rows through ``session``; raising aborts the whole transition.
-    Side effects outside the database (mail, webhooks) go to the outbox, never direct.
+    Never send mail or call webhooks from here: a later failure would roll the
+    transition back after the message left. Record them as rows in the same transaction
+    (core's notification outbox, arriving with the notification service, is the place).
     """
 
 

@@ -65,7 +65,7 @@ CORE_STEPS = (
         500,
         (Action("complete", "Complete", permission="orders.complete", style="success"),),
         optional=False,
-        help="Confirmed to the customer; being fulfilled.",
+        help="Confirmed to the customer; fulfilled through the steps before this one, then completed here.",
     ),
     Step("completed", "Completed", 1000, optional=False, help="Delivered and settled."),
     Step("cancelled", "Cancelled", 2000, optional=False, help="Withdrawn; the reason is kept."),

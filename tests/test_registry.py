@@ -107,3 +107,26 @@ def test_duplicate_permission_codes_are_refused():
     installed = {"dup": _plugin("dup", ordo_register_permissions=lambda: [Permission("orders.read", "Again")])}
     with pytest.raises(PluginError, match=r"duplicate permission .orders\.read."):
         Registry(["dup"], installed)
+
+
+@pytest.mark.parametrize("schedule", ["every:0", "hourly", "daily:24:00", "weekly:fri", "weekly:xyz:09:00", ""])
+def test_job_schedules_are_checked(schedule):
+    from core.contrib import Job
+
+    with pytest.raises(ValueError, match="schedule"):
+        Job("digest", schedule, lambda session, now: None)
+
+
+@pytest.mark.parametrize("schedule", ["every:60", "daily:09:30", "weekly:mon:08:00"])
+def test_good_job_schedules_pass(schedule):
+    from core.contrib import Job
+
+    assert Job("digest", schedule, lambda session, now: None).schedule == schedule
+
+
+@pytest.mark.parametrize("name", ["billing", "order", "customer", "inspection", "audit"])
+def test_the_scaffold_refuses_names_that_would_clash(tmp_path, name):
+    from core.scaffold import create_plugin
+
+    with pytest.raises(ValueError):
+        create_plugin(name, tmp_path)

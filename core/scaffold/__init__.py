@@ -19,8 +19,15 @@ TEMPLATE = Path(__file__).resolve().parent / "template"
 SUFFIX = ".tmpl"
 #: A plugin name: the entry point, branch label, table prefix and URL prefix all use it.
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
-#: Names already taken by Ordo itself.
-RESERVED = frozenset({"core", "plugins", "ordo", "api", "static", "admin", "auth", "orders", "documents"})
+#: Names already taken by Ordo itself: its packages and screens, the built-in plugins,
+#: and core's table names (a plugin's tables are named ``<plugin>_…``, so a plugin
+#: called ``order`` would clash with ``order_line``).
+RESERVED = frozenset(
+    {"core", "plugins", "ordo", "api", "static", "admin", "auth", "orders", "documents", "customers", "products"}
+    | {"intake", "review", "logistics", "billing", "kpi"}
+    | {"order", "user", "role", "customer", "product", "company", "branch", "department", "audit", "api_token"}
+    | {"number", "idempotency", "plugin", "step", "setting", "registry", "alembic"}
+)
 
 
 def check_name(name: str) -> None:
@@ -32,6 +39,10 @@ def check_name(name: str) -> None:
         )
     if keyword.iskeyword(name) or name in RESERVED:
         raise ValueError(f"plugin name {name!r} is reserved; choose another")
+    from core.plugins import discover
+
+    if name in discover():
+        raise ValueError(f"a plugin called {name!r} is installed already; choose another")
 
 
 def _words(name: str) -> dict[str, str]:

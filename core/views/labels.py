@@ -49,7 +49,7 @@ CORE_DATA_LABELS = (
     N_("Reject this order?"),
     N_("Being entered; lines can still be edited."),
     N_("Waiting for the order to be confirmed to the customer."),
-    N_("Confirmed to the customer; being fulfilled."),
+    N_("Confirmed to the customer; fulfilled through the steps before this one, then completed here."),
     N_("Delivered and settled."),
     N_("Withdrawn; the reason is kept."),
     N_("Refused; the reason is kept."),
