@@ -17,7 +17,6 @@ from markupsafe import Markup
 
 #: The core statuses; every step belongs to exactly one.
 STATUSES = ("draft", "submitted", "confirmed", "completed", "cancelled", "rejected")
-TERMINAL_STATUSES = ("completed", "cancelled", "rejected")
 
 #: How often a job runs: every N seconds, daily at a time, or weekly on a day at a time.
 SCHEDULE = re.compile(

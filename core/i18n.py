@@ -7,6 +7,7 @@ a fresh checkout needs no build step.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -20,16 +21,30 @@ LANGUAGES = ("zh_CN", "en")
 CORE_TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 
+_compiled: set[tuple[Path, float]] = set()
+
+
 def compile_catalogues(folder: Path) -> None:
-    """Compile every ``.po`` under ``folder`` whose ``.mo`` is missing or older."""
+    """Compile every ``.po`` under ``folder`` whose ``.mo`` is missing or older.
+
+    Checked once per process and catalogue version, so printing a document does not
+    touch the file system each time.
+    """
     for po in folder.glob("*/LC_MESSAGES/*.po"):
+        stamp = (po, po.stat().st_mtime)
+        if stamp in _compiled:
+            continue
+        _compiled.add(stamp)
         mo = po.with_suffix(".mo")
         if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
             continue
         with po.open("rb") as source:
             catalog = read_po(source)
-        with mo.open("wb") as target:
+        # Written aside and renamed, so processes starting together never read half a file.
+        partial = mo.with_name(f"{mo.name}.{os.getpid()}.tmp")
+        with partial.open("wb") as target:
             write_mo(target, catalog)
+        os.replace(partial, mo)
 
 
 def select_locale() -> str:

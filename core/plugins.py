@@ -13,6 +13,7 @@ import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -20,7 +21,6 @@ import pluggy
 
 from core import builtin, hookspecs
 from core.contrib import (
-    STATUSES,
     DocumentType,
     Job,
     MigrationBranch,
@@ -162,10 +162,6 @@ class Registry:
         """The plugin manager's hook relay: ``registry.hook.ordo_order_guard(...)``."""
         return self.pm.hook
 
-    def plugin_of(self, impl_plugin: object) -> str:
-        """The name a registered plugin object was registered under (``core`` if none)."""
-        return self.pm.get_name(impl_plugin) or "core"
-
     def _collect(self, hook_name: str, kind: type | None = None) -> list[Any]:
         """Call a start-up hook on every plugin; tag each result with its plugin's name."""
         caller = getattr(self.pm.hook, hook_name)
@@ -232,10 +228,11 @@ class Registry:
             if code not in self.permissions:
                 raise PluginError(f"{where} needs permission {code!r}, which no plugin registers")
 
-    def setting_defaults(self) -> dict[str, Any]:
-        """Every registered setting's default value, by key."""
-        return {key: s.default for key, s in self.settings.items()}
-
-    def status_choices(self) -> tuple[str, ...]:
-        """The order statuses (core's fixed set)."""
-        return STATUSES
+    def plugin_folders(self, sub: str) -> list[Path]:
+        """The ``sub`` folder (templates, translations, …) of each enabled plugin that has one."""
+        folders = []
+        for name in self.enabled:
+            folder = Path(self.installed[name].module.__file__ or "").parent / sub
+            if folder.is_dir():
+                folders.append(folder)
+        return folders

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.contrib import NEXT, Action, Step, Transition
-from core.models import AuditLog, Order, OrderTransition, StepSetting, User
+from core.models import Order, OrderTransition, StepSetting, User
+from core.services import audit
 
 #: Core's milestones: positions plugins place their steps between.
 MILESTONES = {"draft": 0, "submitted": 100, "confirmed": 500, "completed": 1000}
@@ -279,14 +280,13 @@ class Workflow:
                 reason=reason,
             )
         )
-        self.session.add(
-            AuditLog(
-                actor_id=actor_id,
-                entity="order",
-                entity_id=order.id,
-                action=f"transition:{action_name}",
-                changes={"step": [transition.from_step, transition.to_step], "reason": reason},
-            )
+        audit.record(
+            self.session,
+            user,
+            "order",
+            order.id,
+            f"transition:{action_name}",
+            {"step": [transition.from_step, transition.to_step], "reason": reason},
         )
         self.session.flush()
         self.registry.hook.ordo_order_transitioned(order=order, transition=transition, user=user, session=self.session)

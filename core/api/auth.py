@@ -9,7 +9,6 @@ browser session came along: a bad credential is never silently ignored.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
 from flask import request
@@ -52,14 +51,3 @@ def api_user() -> User:
 def require_api_user() -> None:
     """A ``before_request`` hook for API blueprints: refuse unauthenticated requests with 401."""
     api_user()
-
-
-def authenticated(view: F) -> F:
-    """Refuse the request with 401 unless a user is authenticated."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        api_user()
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]

@@ -7,8 +7,6 @@ needs the body exactly as sent.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import json
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.services import ServiceError
 from core.services.orders import MAX_LIMIT
+from core.services.paging import decode_cursor, encode_cursor
 from core.web import db
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -111,23 +110,6 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def encode_cursor(kind: str, value: str) -> str:
-    """An opaque cursor pointing after ``value`` in a list of ``kind``."""
-    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, cursor: str) -> str:
-    """The value a cursor of ``kind`` points after; a 422 naming ``cursor`` if it is not one."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raw = ""
-    found, sep, value = raw.partition(":")
-    if found != kind or not sep or not value:
-        raise ServiceError("invalid", "bad cursor", {"cursor": ["Not a valid cursor."]})
-    return value
-
-
 def keyset_page(
     session: Session, stmt: Select[Any], key: InstrumentedAttribute[str], kind: str, limit: int, cursor: str | None
 ) -> tuple[list[Any], str | None]:
@@ -162,11 +144,6 @@ def json_body(schema: type[Schema] | dict[str, Any], *, required: bool = True, e
     if example is not None:
         media["example"] = example
     return {"required": required, "content": {"application/json": media}}
-
-
-def component_ref(name: str) -> dict[str, str]:
-    """A ``$ref`` to a schema registered in the OpenAPI components."""
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def errors(blp: Blueprint, *statuses: int) -> Callable[[F], F]:

@@ -26,33 +26,17 @@ from core.services import NotFound, ServiceError
 CORE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-def _template_folders(registry: Registry) -> list[Path]:
-    folders = [CORE_TEMPLATES]
-    for name in registry.enabled:
-        folder = Path(registry.installed[name].module.__file__ or "").parent / "templates"
-        if folder.is_dir():
-            folders.append(folder)
-    return folders
-
-
-def _translation_folders(registry: Registry) -> list[Path]:
-    folders = [CORE_TRANSLATIONS]
-    for name in registry.enabled:
-        folder = Path(registry.installed[name].module.__file__ or "").parent / "translations"
-        if folder.is_dir():
-            folders.append(folder)
-    return folders
-
-
 def environment(registry: Registry, language: str) -> Environment:
     """A Jinja environment over core's and the enabled plugins' templates, in ``language``."""
     env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(str(f)) for f in _template_folders(registry)]),
+        loader=ChoiceLoader(
+            [FileSystemLoader(str(f)) for f in [CORE_TEMPLATES, *registry.plugin_folders("templates")]]
+        ),
         autoescape=select_autoescape(["html"]),
         extensions=["jinja2.ext.i18n"],
     )
     translations: Translations | None = None
-    for folder in _translation_folders(registry):
+    for folder in [CORE_TRANSLATIONS, *registry.plugin_folders("translations")]:
         compile_catalogues(folder)
         # Babel names the catalogue folder after the parsed locale (zh_CN → zh_Hans_CN).
         loaded = Translations.load(str(folder), [Locale.parse(language)])

@@ -8,7 +8,7 @@ number back.
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,13 +35,3 @@ def next_serial(session: Session, company_id: int, code: str, year: int) -> int:
         except IntegrityError:
             pass  # another transaction created it first; take from it
     raise RuntimeError("could not allocate a number")  # pragma: no cover - unreachable
-
-
-def current_value(session: Session, company_id: int, code: str, year: int) -> int:
-    """The last serial handed out (0 if none)."""
-    value = session.scalar(
-        select(NumberSequence.next_value).where(
-            (NumberSequence.company_id == company_id) & (NumberSequence.code == code) & (NumberSequence.year == year)
-        )
-    )
-    return (value or 1) - 1

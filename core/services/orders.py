@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import json
@@ -23,6 +22,7 @@ from core.schemas import MAX_ID, OrderInSchema, OrderPatchSchema
 from core.security.scopes import order_scope
 from core.services import Conflict, NotFound, ServiceError, audit
 from core.services.numbering import next_serial
+from core.services.paging import decode_cursor, encode_cursor
 from core.workflow import Workflow, WorkflowError, initial_step
 
 ORDER_SEQUENCE = "order"
@@ -268,21 +268,14 @@ class OrderFilters:
     text: str | None = None
 
 
-def encode_cursor(order_id: int) -> str:
-    """An opaque cursor pointing after ``order_id``."""
-    return base64.urlsafe_b64encode(f"o:{order_id}".encode()).decode().rstrip("=")
+ORDER_CURSOR = "o"
 
 
-def decode_cursor(cursor: str) -> int:
-    """The order id a cursor points after; a field error for a malformed cursor."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = raw.partition(":")
-        if kind != "o":
-            raise ValueError
-        return int(value)
-    except (ValueError, UnicodeDecodeError):
-        raise invalid({"cursor": ["Not a valid cursor."]}, "bad cursor") from None
+def _cursor_order_id(cursor: str) -> int:
+    value = decode_cursor(ORDER_CURSOR, cursor)
+    if not value.isdigit():
+        raise invalid({"cursor": ["Not a valid cursor."]}, "bad cursor")
+    return int(value)
 
 
 def filtered_orders(actor: User | None, filters: OrderFilters) -> Select[tuple[Order]]:
@@ -319,9 +312,9 @@ def list_orders(
     limit = max(1, min(limit, MAX_LIMIT))
     stmt = filtered_orders(actor, filters).order_by(Order.id.desc()).limit(limit + 1)
     if cursor:
-        stmt = stmt.where(Order.id < decode_cursor(cursor))
+        stmt = stmt.where(Order.id < _cursor_order_id(cursor))
     rows = list(session.scalars(stmt.options(selectinload(Order.customer))))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(ORDER_CURSOR, rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
