@@ -7,14 +7,18 @@ from ``PLUGINS`` in the config when a test names them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_bootstrap import Bootstrap5
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from core.config import load_instance
 from core.db import make_engine, make_session_factory
@@ -23,9 +27,77 @@ from core.installation import enabled_plugins
 from core.models import User
 from core.plugins import Registry
 from core.security.tokens import bearer_token
-from core.web import OrdoState, close_session, db
+from core.web import OrdoState, actor, close_session, db
 
 csrf = CSRFProtect()
+
+#: The ids ``<int:…>`` URL parts accept: what a database's signed 64-bit integer holds.
+ID_MIN = 1
+ID_MAX = 2**63 - 1
+
+#: Where the request's bearer-token lookup is kept (in the WSGI environ: one request only).
+_TOKEN_USER_KEY = "ordo.token_user_id"
+_TOKEN_AUTHENTICATED_KEY = "ordo.token_authenticated"
+
+
+class IdConverter(IntegerConverter):
+    """The ``int`` URL converter, bounded to database ids (1 … 2**63-1).
+
+    A larger number cannot be a row's id (and overflows SQLite's integer binding), so
+    such a URL matches no route: 404 on screens and in the API, never a 500. Bounds a
+    route gives itself (``<int(min=5):n>``) still apply within these.
+    """
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = None,
+        signed: bool = False,
+    ) -> None:
+        low = ID_MIN if min is None or min < ID_MIN else min
+        high = ID_MAX if max is None or max > ID_MAX else max
+        super().__init__(map, fixed_digits=fixed_digits, min=low, max=high, signed=signed)
+
+
+class OrdoSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the cookie marked Secure per request.
+
+    A request that came over HTTPS gets a Secure cookie; ``SESSION_COOKIE_SECURE``
+    makes every cookie Secure. Deciding per request here (instead of changing the
+    app's configuration in a request hook) is safe when threads serve requests at once.
+    Behind a proxy that terminates TLS, the app sees plain HTTP unless ``PROXY_FIX`` /
+    ``ORDO_PROXY_FIX`` says how many proxies to trust for ``X-Forwarded-Proto``.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """Secure when configured so, or when this request came over HTTPS."""
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
+
+
+def proxy_count(config: Mapping[str, Any]) -> int:
+    """How many reverse proxies in front of the app to trust: ``PROXY_FIX`` in the config,
+    else ``ORDO_PROXY_FIX`` in the environment, else 0 (none: the app faces clients)."""
+    raw = config.get("PROXY_FIX")
+    if raw is None:
+        raw = os.environ.get("ORDO_PROXY_FIX") or 0
+    try:
+        count = int(raw)
+    except (TypeError, ValueError):
+        count = -1
+    if count < 0:
+        raise ValueError(f"PROXY_FIX / ORDO_PROXY_FIX must be a number of proxies (0 or more), not {raw!r}")
+    return count
+
+
+def token_authenticated() -> bool:
+    """Whether this request's ``Authorization: Bearer`` token belongs to its current user.
+
+    Set before the CSRF check by the app's first request hooks; False when the request
+    has no bearer token, or a token that is wrong, expired, revoked or someone else's.
+    """
+    return has_request_context() and bool(request.environ.get(_TOKEN_AUTHENTICATED_KEY))
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -41,6 +113,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     registry = Registry(enabled_plugins(engine) if plugins is None else plugins)
 
     app = Flask("core", instance_path=str(instance.path))
+    # Before any blueprint adds its rules: the rules bind their converter when added.
+    app.url_map.converters["int"] = IdConverter
+    app.session_interface = OrdoSessionInterface()
     app.config.update(
         SECRET_KEY=instance.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
@@ -54,6 +129,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(config)
+    proxies = proxy_count(app.config)
+    if proxies:
+        # Trust X-Forwarded-For and -Proto from that many proxies (so HTTPS is seen as
+        # such); the Host header must be passed through by the proxy itself.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.extensions["ordo"] = OrdoState(
         instance,
         engine,
@@ -71,24 +151,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     @app.before_request
     def _csrf_unless_bearer() -> None:
         # Browsers send cookies on their own, so cookie-authenticated writes need the
-        # CSRF token; a bearer token cannot be sent cross-site, so it needs none.
-        if request.method in ("GET", "HEAD", "OPTIONS"):
+        # CSRF token; a valid bearer token cannot be sent cross-site, so it needs none.
+        # Only a token that authenticated the user counts: any header can be made up.
+        if request.method in ("GET", "HEAD", "OPTIONS") or token_authenticated():
             return
-        if bearer_token(request.headers.get("Authorization")) is not None:
-            return
+        if _is_api_path() and bearer_token(request.headers.get("Authorization")) is not None:
+            from core.api.auth import api_user
+
+            api_user()  # a bad token: the API's own 401 (a valid one was let through above)
         csrf.protect()
 
     @app.after_request
-    def _secure_cookies(response: Response) -> Response:
+    def _security_headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
-
-    @app.before_request
-    def _secure_cookie_over_https() -> None:
-        app.config["SESSION_COOKIE_SECURE"] = request.is_secure
-        app.config["REMEMBER_COOKIE_SECURE"] = request.is_secure
 
     from core.api import init_api
     from core.documents.views import bp as documents_bp
@@ -104,6 +182,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             else:
                 app.register_blueprint(blueprint)
     return app
+
+
+def _is_api_path() -> bool:
+    from core.api import API_PREFIX
+
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
 
 
 def _plugin_translations(registry: Registry) -> list[Path]:
@@ -127,19 +211,29 @@ def _init_login(app: Flask) -> None:
         user = db().get(User, int(user_id)) if user_id.isdigit() else None
         return user if user is not None and user.active else None
 
+    def token_user_id(token: str) -> int | None:
+        """The id of the active user ``token`` belongs to; looked up once per request."""
+        if _TOKEN_USER_KEY not in request.environ:
+            # Looked up (and its last use recorded) in a short session of its own, before
+            # the request's own session exists, so the two never wait on each other.
+            with app.extensions["ordo"].read_sessions() as lookup:
+                found = user_for_token(lookup, token)
+                request.environ[_TOKEN_USER_KEY] = found.id if found is not None else None
+        return request.environ[_TOKEN_USER_KEY]
+
     @manager.request_loader
     def load_from_token(req: Any) -> User | None:
         token = bearer_token(req.headers.get("Authorization"))
         if not token:
             return None
-        # Looked up (and its last use recorded) in a short session of its own, before the
-        # request's own session exists, so the two never wait on each other.
-        with app.extensions["ordo"].read_sessions() as lookup:
-            found = user_for_token(lookup, token)
-            user_id = found.id if found is not None else None
+        user_id = token_user_id(token)
         return db().get(User, user_id) if user_id is not None else None
 
     @app.before_request
     def _load_token_user_first() -> None:
-        if bearer_token(request.headers.get("Authorization")):
-            current_user._get_current_object()
+        # Registered before the CSRF check, which needs to know whether the token counts.
+        request.environ[_TOKEN_AUTHENTICATED_KEY] = False
+        token = bearer_token(request.headers.get("Authorization"))
+        if token:
+            user = actor()  # the session's user, else the token's
+            request.environ[_TOKEN_AUTHENTICATED_KEY] = user is not None and user.id == token_user_id(token)

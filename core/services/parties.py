@@ -107,7 +107,11 @@ def set_customer_active(session: Session, actor: User, customer: Customer, activ
 
 
 def get_customer(session: Session, actor: User, ident: int | str) -> Customer:
-    """A customer by id or code; 404 if unknown or not visible to ``actor``."""
+    """A customer by id or code; 404 if unknown.
+
+    Customers are not yet scoped by branch: anyone with ``customers.read`` sees all of
+    them (scoping master data is part of the access-control work).
+    """
     _require(actor, "customers.read")
     if isinstance(ident, int) and not 0 < ident <= MAX_ID:
         raise NotFound("customer", ident)

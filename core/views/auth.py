@@ -16,6 +16,7 @@ from core.i18n import LANGUAGES
 from core.models import User
 from core.security.passwords import verify_password
 from core.services import audit
+from core.views.common import safe_target
 from core.web import actor, db
 
 bp = Blueprint("auth", __name__)
@@ -29,9 +30,7 @@ class LoginForm(FlaskForm):
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("index")
+    return safe_target(target, url_for("index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

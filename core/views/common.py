@@ -8,11 +8,13 @@ alike: the same 403/404 pages, the same page sizes, the same way of showing erro
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import wraps
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -57,8 +59,28 @@ def _not_found(_exc: Exception) -> tuple[str, int]:
 def _csrf_failed(_exc: Exception) -> Response:
     flash(_("The form had expired, so nothing was saved. Please try again."), "warning")
     referrer = request.referrer or ""
-    same_site = referrer.startswith(request.host_url) or (referrer.startswith("/") and not referrer.startswith("//"))
-    return redirect(referrer if same_site else url_for("index"))
+    if referrer.startswith(request.host_url):
+        return redirect(referrer)
+    return redirect(safe_target(referrer, url_for("index")))
+
+
+def safe_target(target: str | None, default: str) -> str:
+    """``target`` if it is a path on this site, else ``default``: where to redirect after a form.
+
+    Use it for every ``next``/``back`` value that came with the request, so a link cannot
+    send a user to another site after logging in (an open redirect). Refused: anything
+    with a control character (browsers drop tabs and newlines, so ``/<tab>/evil`` becomes
+    ``//evil``) or a backslash (read as ``/``), anything with a scheme or host
+    (``https://evil``, ``javascript:…``, ``//evil``), and anything not starting with ``/``.
+    """
+    if not target or "\\" in target or any(unicodedata.category(c) == "Cc" for c in target):
+        return default
+    if not target.startswith("/") or target.startswith("//"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return default
+    return target
 
 
 def current_actor() -> User:

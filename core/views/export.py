@@ -1,5 +1,6 @@
 """List exports as CSV or XLSX: one building block every list screen (core's and
-plugins') uses, streaming rows so a large list never sits in memory.
+plugins') uses. CSV streams row by row; XLSX is assembled in memory (openpyxl's
+write-only mode keeps that small) because a workbook is a zip written at the end.
 
 Text that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
 ``@``, tab or carriage return) is written as plain text, so an order reference such as

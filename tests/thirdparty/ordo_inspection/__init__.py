@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, render_template, request
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from core import hookimpl
@@ -146,12 +147,16 @@ def ordo_order_panels(order: Order, user: User, session: Session) -> list[Panel]
         return []
     from ordo_inspection.services import reports_of
 
-    html = render_template(
-        "inspection/panel.html",
-        order=order,
-        reports=reports_of(session, order),
-        can_record=order.step == STEP and user.can("inspection.report.create"),
-        back=request.path,
+    # The template escapes what it shows, so its output is trusted as Markup; a plain
+    # str would be escaped on the order page.
+    html = Markup(
+        render_template(
+            "inspection/panel.html",
+            order=order,
+            reports=reports_of(session, order),
+            can_record=order.step == STEP and user.can("inspection.report.create"),
+            back=request.path,
+        )
     )
     return [Panel("Inspection 验货", html, order=60)]
 

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from core.models import User
 from core.services import ServiceError
 from core.services.orders import get_order
+from core.views.common import safe_target
 from core.web import actor, db
 from ordo_inspection.services import record_report as record
 from ordo_inspection.services import visible_reports
@@ -25,13 +26,6 @@ def _user_who_can(code: str) -> User:
     if user is None or not user.can(code):
         abort(403)
     return user
-
-
-def _safe_back(target: str | None) -> str:
-    # Only paths on this site: never redirect to another host.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("inspection.list_reports")
 
 
 @bp.get("/reports")
@@ -48,7 +42,8 @@ def record_report(order_id: int) -> Response:
     """Record a passed or failed inspection of an order, then go back where the form was."""
     user = _user_who_can("inspection.report.create")
     session = db()
-    back = _safe_back(request.form.get("next"))
+    # Only paths on this site: never redirect to another host.
+    back = safe_target(request.form.get("next"), url_for("inspection.list_reports"))
     try:
         order = get_order(session, user, order_id)
         result = request.form.get("result")
