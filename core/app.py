@@ -191,12 +191,8 @@ def _is_api_path() -> bool:
 
 
 def _plugin_translations(registry: Registry) -> list[Path]:
-    folders = []
-    for name in registry.enabled:
-        folder = Path(registry.installed[name].module.__file__ or "").parent / "translations"
-        if folder.is_dir():
-            folders.append(folder)
-    return folders
+    """The ``translations`` folders of the enabled plugins that have one."""
+    return registry.plugin_folders("translations")
 
 
 def _init_login(app: Flask) -> None:

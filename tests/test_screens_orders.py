@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -220,7 +221,11 @@ class _CreditPlugin:
 
     @hookimpl
     def ordo_order_panels(self, order, user, session):
-        return [Panel("Credit", f"<p class='credit'>Limit for {order.customer.code}: <b>OK</b></p>", order=5)]
+        return [
+            Panel(
+                "Credit", Markup("<p class='credit'>Limit for {}: <b>OK</b></p>").format(order.customer.code), order=5
+            )
+        ]
 
     @hookimpl
     def ordo_order_guard(self, order, action, transition, user, session):
@@ -235,8 +240,9 @@ def test_plugin_panels_guards_and_findings_appear_on_the_order_page(as_admin, se
     state.registry.pm.register(_CreditPlugin(), name="credit-test")
     order = make_order(session, admin)
     post(as_admin, f"/orders/{order.id}/act", {"action": "submit"})
+    raw = as_admin.get(f"/orders/{order.id}").get_data(as_text=True)
+    assert "<p class='credit'>Limit for C001: <b>OK</b></p>" in raw  # Markup is trusted as HTML
     page = text(as_admin.get(f"/orders/{order.id}"))
-    assert "<p class='credit'>Limit for C001: <b>OK</b></p>" in page
     assert 'data-level="warn"' in page and "price differs from contract" in page
     blocked = page[page.index("ordo-blocked") :]
     assert "credit hold: overdue invoices" in blocked and "credit limit exceeded" in blocked
