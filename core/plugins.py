@@ -228,6 +228,19 @@ class Registry:
             if code not in self.permissions:
                 raise PluginError(f"{where} needs permission {code!r}, which no plugin registers")
 
+    def results_by_plugin(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook and pair each implementation's result with its plugin's name.
+
+        For contributions core tags with their origin (panels, findings), where pluggy's
+        plain call would lose who said what.
+        """
+        results = []
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            result = impl.function(**{name: kwargs[name] for name in impl.argnames})
+            if result is not None:
+                results.append((impl.plugin_name.split("+", 1)[0], result))
+        return results
+
     def plugin_folders(self, sub: str) -> list[Path]:
         """The ``sub`` folder (templates, translations, …) of each enabled plugin that has one."""
         folders = []

@@ -242,6 +242,7 @@ def test_plugin_panels_guards_and_findings_appear_on_the_order_page(as_admin, se
     post(as_admin, f"/orders/{order.id}/act", {"action": "submit"})
     raw = as_admin.get(f"/orders/{order.id}").get_data(as_text=True)
     assert "<p class='credit'>Limit for C001: <b>OK</b></p>" in raw  # Markup is trusted as HTML
+    assert 'data-plugin="credit-test"' in raw  # each panel says which plugin it came from
     page = text(as_admin.get(f"/orders/{order.id}"))
     assert 'data-level="warn"' in page and "price differs from contract" in page
     blocked = page[page.index("ordo-blocked") :]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -300,15 +301,21 @@ def _options(session: Session, order: Order, actor: User) -> tuple[list[ActionOp
 
 def _panels(session: Session, order: Order, actor: User) -> list[Panel]:
     panels = [
-        p
-        for group in ordo().registry.hook.ordo_order_panels(order=order, user=actor, session=session)
-        for p in group or ()
+        replace(p, plugin=plugin)
+        for plugin, group in ordo().registry.results_by_plugin(
+            "ordo_order_panels", order=order, user=actor, session=session
+        )
+        for p in group
     ]
     return sorted(panels, key=lambda p: (p.order, p.plugin, p.title))
 
 
 def _findings(session: Session, order: Order) -> list[Finding]:
-    found = [f for group in ordo().registry.hook.ordo_order_validate(order=order, session=session) for f in group or ()]
+    found = [
+        replace(f, plugin=plugin)
+        for plugin, group in ordo().registry.results_by_plugin("ordo_order_validate", order=order, session=session)
+        for f in group
+    ]
     rank = {"reject": 0, "warn": 1, "pass": 2}
     return sorted(found, key=lambda f: rank.get(f.level, 3))
 
