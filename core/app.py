@@ -8,11 +8,13 @@ from ``PLUGINS`` in the config when a test names them.
 from __future__ import annotations
 
 import os
+import re
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager
@@ -30,6 +32,8 @@ from core.security.tokens import bearer_token
 from core.web import OrdoState, actor, close_session, db
 
 csrf = CSRFProtect()
+#: A request id a proxy may pass on: letters, digits and dashes, 8 to 64 of them.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 #: The ids ``<int:…>`` URL parts accept: what a database's signed 64-bit integer holds.
 ID_MIN = 1
@@ -143,6 +147,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.teardown_appcontext(close_session)
 
+    @app.before_request
+    def _request_id() -> None:
+        # Ties audit entries to this request; a proxy's id is kept if it sent a sane one.
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+
     Bootstrap5(app)
     csrf.init_app(app)
     _init_login(app)
@@ -166,6 +176,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if "request_id" in g:
+            response.headers["X-Request-Id"] = g.request_id
         return response
 
     from core.api import init_api

@@ -286,7 +286,8 @@ class Workflow:
             "order",
             order.id,
             f"transition:{action_name}",
-            {"step": [transition.from_step, transition.to_step], "reason": reason},
+            {"step": [transition.from_step, transition.to_step]},
+            reason=reason,
         )
         self.session.flush()
         self.registry.hook.ordo_order_transitioned(order=order, transition=transition, user=user, session=self.session)

@@ -158,3 +158,24 @@ def test_a_portal_user_orders_only_by_the_portal_channel(session, admin, seed):
         make_order(session, portal, channel="phone")
     assert "channel" in refused.value.details
     assert make_order(session, portal, channel="portal").owner_id is None
+
+
+@pytest.mark.req("CORE-6")
+def test_audit_entries_carry_the_reason_and_the_request_id(client, session, admin, seed):
+    from core.testing import token_for
+
+    order = make_order(session, admin)
+    token = token_for(session, admin)
+    response = client.post(
+        f"/api/v1/orders/{order.id}/actions/cancel",
+        json={"reason": "duplicate of PO-7"},
+        headers={"Authorization": f"Bearer {token}", "X-Request-Id": "req-1234abcd"},
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.headers["X-Request-Id"] == "req-1234abcd"
+    session.rollback()
+    entry = session.scalars(select(AuditLog).where(AuditLog.action == "transition:cancel")).one()
+    assert (entry.reason, entry.request_id) == ("duplicate of PO-7", "req-1234abcd")
+    # A made-up id that is not a sane token is replaced by one of our own.
+    other = client.get("/api/v1/orders", headers={"Authorization": f"Bearer {token}", "X-Request-Id": "<script>"})
+    assert other.headers["X-Request-Id"] != "<script>" and len(other.headers["X-Request-Id"]) == 32

@@ -17,6 +17,7 @@ from core.models.order import (
 )
 from core.models.party import Customer, CustomerAddress, CustomerContact
 from core.models.product import Product
+from core.models.security import LoginAttempt
 from core.models.system import PluginState, RegistrySignal, SettingValue, StepSetting
 from core.models.user import ApiToken, Role, RolePermission, User
 
@@ -33,6 +34,7 @@ __all__ = [
     "CustomerContact",
     "Department",
     "IdempotencyKey",
+    "LoginAttempt",
     "NumberSequence",
     "Order",
     "OrderLine",

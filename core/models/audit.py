@@ -28,6 +28,11 @@ class AuditLog(Base):
     entity_id: Mapped[int | None]
     action: Mapped[str] = mapped_column(String(64))
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Why, when the change came with a reason (a cancellation, a rejection, a correction).
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    #: The web request that made the change (also sent as ``X-Request-Id``), to tie the
+    #: log to server logs; empty for changes made by commands and jobs.
+    request_id: Mapped[str] = mapped_column(String(64), default="", index=True)
 
 
 @event.listens_for(Session, "before_flush")
