@@ -58,6 +58,10 @@ def ordo_menu_items(user: User) -> list[MenuItem]:
         MenuItem("Products", "products.list_products", "products.read", order=30),
         MenuItem("Plugins", "admin.plugins", "settings.manage", order=900),
         MenuItem("Workflow steps", "admin.steps", "settings.manage", order=910),
+        MenuItem("Users", "users.list_users", "users.manage", order=920),
+        MenuItem("Roles", "roles.list_roles", "users.manage", order=930),
+        MenuItem("API tokens", "tokens.list_tokens", None, order=950),
+        MenuItem("Audit log", "audit.list_audit", "audit.read", order=940),
     ]
 
 

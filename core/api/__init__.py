@@ -256,8 +256,8 @@ def init_api(app: Flask) -> OrdoApi:
     if login_manager is not None:
         login_manager.unauthorized = _json_unauthorized(login_manager)
 
-    from core.api import customers, orders, products
+    from core.api import audit, customers, orders, products, roles, tokens, users
 
-    for module in (customers, products, orders):
+    for module in (customers, products, orders, users, roles, tokens, audit):
         api.register_blueprint(module.blp)
     return api

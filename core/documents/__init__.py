@@ -21,6 +21,7 @@ from core import labels
 from core.i18n import CORE_TRANSLATIONS, compile_catalogues
 from core.models import Order, User
 from core.plugins import Registry
+from core.security.fields import can_see
 from core.services import NotFound, ServiceError
 
 CORE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -49,6 +50,7 @@ def environment(registry: Registry, language: str) -> Environment:
     else:
         env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     translate = translations.gettext if translations is not None else str
+    env.globals["can_see"] = can_see  # field-level permissions (the request's user; none without)
     env.globals.update(
         {
             f"{kind}_label": _labeller(table, translate)

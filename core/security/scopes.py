@@ -1,14 +1,20 @@
 """Data scopes: the one place that decides which orders a user may see.
 
 Every list, fetch, export, report and document goes through :func:`order_scope`, so a
-rule cannot hold on one path and fail on another. Out of scope answers 404.
+rule cannot hold on one path and fail on another. Out of scope answers 404. Plugins'
+records attached to an order (inspection reports, shipments, invoices) are scoped
+through their order with :func:`through_order`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, true
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, exists, false, or_, select, true
 
 from core.models import Order, User
+
+S = TypeVar("S", bound=Select[Any])
 
 
 def order_scope(user: User | None) -> ColumnElement[bool]:
@@ -29,3 +35,21 @@ def order_scope(user: User | None) -> ColumnElement[bool]:
         elif scope == "own":
             clauses.append(or_(Order.owner_id == user.id, Order.created_by_id == user.id))
     return or_(*clauses) if clauses else false()
+
+
+def order_visible(order_id: Any, user: User | None) -> ColumnElement[bool]:
+    """A WHERE clause true when the order whose id is ``order_id`` (a column or a value)
+    exists and lies in ``user``'s scope: an ``EXISTS`` over :func:`order_scope`."""
+    # Never correlated with an ``order`` table of the outer query: the EXISTS reads its own.
+    return exists(select(Order.id).where(Order.id == order_id, order_scope(user)).correlate_except(Order))
+
+
+def through_order(stmt: S, order_id_column: Any, user: User | None) -> S:
+    """``stmt`` restricted to the rows whose order (``order_id_column``) ``user`` may see.
+
+    For plugins' records attached to an order: ``through_order(select(Report),
+    Report.order_id, user)`` selects only the reports on orders in the user's data
+    scope, whatever else the statement joins or filters, so a plugin never writes its
+    own scope rule. Rows without an order (``order_id_column`` NULL) are left out.
+    """
+    return stmt.where(order_visible(order_id_column, user))

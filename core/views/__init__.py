@@ -17,6 +17,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from core.clock import TIMEZONE_NAME
+from core.security.fields import can_see
 from core.views import labels
 from core.views.common import plain_number
 from core.views.menu import menu_for
@@ -80,6 +81,7 @@ def init_views(app: Flask) -> None:
         finding_level_label=labels.finding_level_label,
         localize=localize,
         translate=labels.translate,
+        can_see=can_see,
     )
     app.jinja_env.filters.update(
         money=money,
@@ -116,7 +118,7 @@ def init_views(app: Flask) -> None:
 
 
 def _register_screen_blueprints(app: Flask) -> None:
-    from core.views import admin, customers, orders, products
+    from core.views import admin, audit, customers, orders, products, roles, tokens, users
 
-    for module in (orders, customers, products, admin):
+    for module in (orders, customers, products, admin, audit, users, roles, tokens):
         app.register_blueprint(module.bp)

@@ -1,8 +1,18 @@
-"""Logging in and out, and choosing the language before logging in."""
+"""Logging in and out, and choosing the language before logging in.
+
+Logging in is throttled (:mod:`core.security.throttle`): every attempt is recorded,
+repeated failures per account and per client address lock further attempts for a
+growing delay, and an unknown e-mail costs the same password check as a known one, so
+neither the message nor the timing tells whether an account exists.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+import secrets
+
+from argon2 import PasswordHasher
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required, login_user, logout_user
@@ -15,6 +25,7 @@ from wtforms.validators import DataRequired, Email
 from core.i18n import LANGUAGES
 from core.models import User
 from core.security.passwords import verify_password
+from core.security.throttle import Lockout, ThrottleSettings, lockout, normalise_email, prune, record_attempt
 from core.services import audit
 from core.views.common import safe_target
 from core.web import actor, db
@@ -33,22 +44,75 @@ def _safe_next(target: str | None) -> str:
     return safe_target(target, url_for("index"))
 
 
+_dummy_hash: str | None = None
+
+
+def dummy_hash() -> str:
+    """An argon2 hash of a random secret: checked against for unknown e-mails, so that a
+    wrong e-mail takes as long to refuse as a wrong password."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = PasswordHasher().hash(secrets.token_hex(16))
+    return _dummy_hash
+
+
+def _refuse_locked(form: LoginForm, lock: Lockout) -> tuple[str, int, dict[str, str]]:
+    seconds = lock.seconds_left()
+    flash(
+        _(
+            "Too many failed logins. Please wait %(seconds)s seconds and try again (after %(time)s).",
+            seconds=seconds,
+            time=format_datetime(lock.until, "HH:mm:ss"),
+        ),
+        "danger",
+    )
+    return render_template("auth/login.html", form=form), 429, {"Retry-After": str(seconds)}
+
+
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str | Response:
-    """Show the login form; on success start a fresh session and go where the user was going."""
+def login() -> str | Response | tuple[str, int, dict[str, str]]:
+    """Show the login form; on success start a fresh session and go where the user was going.
+
+    A locked account or address is refused with 429 before the password is looked at;
+    every attempt is recorded, failures and locks are audited.
+    """
     form = LoginForm()
     if form.validate_on_submit():
-        email = (form.email.data or "").strip().lower()
-        user = db().scalar(select(User).where(User.email == email))
-        if user is not None and user.active and verify_password(user.password_hash, form.password.data or ""):
+        store = db()
+        email = normalise_email(form.email.data or "")
+        address = request.remote_addr or ""
+        settings = ThrottleSettings.from_config(current_app.config)
+        lock = lockout(store, email, address, settings)
+        if lock is not None:
+            # A refused attempt counts as a failure too: the lock grows while guessing goes on.
+            record_attempt(store, email, address, succeeded=False)
+            lock = lockout(store, email, address, settings) or lock
+            store.commit()
+            return _refuse_locked(form, lock)
+        user = store.scalar(select(User).where(User.email == email))
+        # Verify even for an unknown e-mail (against a dummy hash): same time either way.
+        matches = verify_password(user.password_hash if user is not None else dummy_hash(), form.password.data or "")
+        if user is not None and user.active and matches:
+            record_attempt(store, email, address, succeeded=True)
+            prune(store, email, settings)
             lang = session.get("lang")
             session.clear()  # a new session on login (no fixation)
             if lang:
                 session["lang"] = lang
             login_user(user)
-            audit.record(db(), user, "user", user.id, "login")
-            db().commit()
+            audit.record(store, user, "user", user.id, "login", {"address": address})
+            store.commit()
             return redirect(_safe_next(request.args.get("next")))
+        record_attempt(store, email, address, succeeded=False)
+        details = {"email": email, "address": address}
+        audit.record(store, None, "user", user.id if user is not None else None, "login_failed", details)
+        lock = lockout(store, email, address, settings)
+        if lock is not None:
+            locked = details | {"by": lock.by, "failures": lock.failures, "until": lock.until}
+            audit.record(store, None, "user", user.id if user is not None else None, "login_locked", locked)
+            store.commit()
+            return _refuse_locked(form, lock)
+        store.commit()
         flash(_("Wrong e-mail or password."), "danger")
     return render_template("auth/login.html", form=form)
 

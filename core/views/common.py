@@ -89,7 +89,11 @@ def current_actor() -> User:
 
 
 def permission_required(*codes: str) -> Callable[[F], F]:
-    """Require a logged-in user holding every one of ``codes``; 403 otherwise."""
+    """Require a logged-in user holding every one of ``codes``; 403 otherwise.
+
+    The view keeps the codes as ``required_permissions``, so tests (the permission
+    matrix) and tools can tell what an endpoint needs without a list kept by hand.
+    """
 
     def decorate(view: F) -> F:
         @wraps(view)
@@ -99,6 +103,7 @@ def permission_required(*codes: str) -> Callable[[F], F]:
                 raise Forbidden()
             return view(*args, **kwargs)
 
+        wrapped.required_permissions = codes  # type: ignore[attr-defined]
         return cast(F, login_required(wrapped))
 
     return decorate

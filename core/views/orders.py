@@ -29,6 +29,7 @@ from core.contrib import STATUSES, Finding, Panel
 from core.models import Customer, Order, User
 from core.schemas import ActionInSchema
 from core.services import ServiceError
+from core.services.audit import order_trail
 from core.services.orders import (
     OrderFilters,
     count_orders,
@@ -41,6 +42,7 @@ from core.services.orders import (
     update_order,
 )
 from core.services.parties import customers_query, products_query
+from core.views.audit import entry_context
 from core.views.common import (
     FieldErrors,
     abort_for,
@@ -339,7 +341,16 @@ def view_order(order_id: int) -> str:
         findings=_findings(session, order) if order.status in ("draft", "submitted") else [],
         can_edit=order.status == "draft" and actor.can("orders.edit"),
         documents=[d for d in ordo().registry.documents.values() if actor.can(d.permission)],
+        audit_trail=_audit_trail(session, order, actor),
     )
+
+
+def _audit_trail(session: Session, order: Order, actor: User) -> dict[str, Any] | None:
+    """The order's own audit entries and what showing them needs; None without ``audit.read``."""
+    if not actor.can("audit.read"):
+        return None
+    entries = order_trail(session, actor, order.id)
+    return {"entries": entries, **entry_context(session, entries)}
 
 
 def describe_refusal(exc: ServiceError, order: Order, action: str) -> list[str]:

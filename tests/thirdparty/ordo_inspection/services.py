@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Order, User
-from core.security.scopes import order_scope
+from core.security.scopes import through_order
 from core.services import Conflict, ServiceError, audit
 from core.settings import get_setting
 from ordo_inspection import STEP, URGENT_WITHOUT_REPORT
@@ -33,10 +33,9 @@ def reports_of(session: Session, order: Order) -> list[InspectionReport]:
 
 def visible_reports(session: Session, actor: User, limit: int = 200) -> list[tuple[InspectionReport, Order]]:
     """The newest reports on orders ``actor`` may see (core's data scope decides which)."""
+    stmt = select(InspectionReport, Order).join(Order, InspectionReport.order_id == Order.id)
     rows = session.execute(
-        select(InspectionReport, Order)
-        .join(Order, InspectionReport.order_id == Order.id)
-        .where(order_scope(actor))
+        through_order(stmt, InspectionReport.order_id, actor)
         .order_by(InspectionReport.at.desc(), InspectionReport.id.desc())
         .limit(limit)
     )
