@@ -190,3 +190,44 @@ def test_no_application_code_updates_or_deletes_audit_rows():
             if pattern.search(path.read_text(encoding="utf-8")):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+@pytest.mark.req("CORE-6")
+def test_a_plugins_record_joins_its_orders_trail_and_scope(make_app):
+    """An inspection report's audit entry names its order: it shows in that order's trail
+    and is hidden from readers who may not see the order."""
+    from ordo_inspection.services import record_report
+    from sqlalchemy import select
+
+    from core.models import AuditLog
+    from core.testing import make_order, seed_master_data
+
+    app = make_app(["inspection"])
+    state = app.extensions["ordo"]
+    with state.sessions() as session:
+        from core.models import User
+        from core.services.audit import order_trail
+        from core.services.orders import take_action
+
+        admin = session.scalar(select(User).where(User.email == "admin@example.com"))
+        seed_master_data(session)
+        order = make_order(session, admin)
+        for action in ("submit", "confirm"):
+            take_action(session, state.registry, admin, order, action)
+        record_report(session, admin, order, passed=True, note="")
+        session.commit()
+        entry = session.scalars(select(AuditLog).where(AuditLog.entity == "inspection_report")).one()
+        assert entry.order_id == order.id
+        assert entry in order_trail(session, admin, order.id)
+
+        from core.models import Role, RolePermission
+        from core.services.audit import AuditFilters, audit_entries
+        from core.testing import make_user
+
+        own_reader = Role(code="own_reader", name="Own reader", data_scope="own")
+        own_reader.permissions = [RolePermission(code="orders.read"), RolePermission(code="audit.read")]
+        session.add(own_reader)
+        session.commit()
+        outsider = make_user(session, "outsider@example.com", ["own_reader"])
+        seen = session.scalars(audit_entries(outsider, AuditFilters(entity="inspection_report"))).all()
+        assert seen == []  # the report's order is not the outsider's

@@ -26,6 +26,10 @@ class AuditLog(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     entity: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[int | None]
+    #: The order the change belongs to — the order itself, or the order a plugin's
+    #: record (review sheet, shipment, invoice) is attached to. It puts the entry in
+    #: the order's trail and scopes it like the order.
+    order_id: Mapped[int | None] = mapped_column(index=True)
     action: Mapped[str] = mapped_column(String(64))
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: Why, when the change came with a reason (a cancellation, a rejection, a correction).

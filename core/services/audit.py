@@ -33,6 +33,7 @@ def record(
     action: str,
     changes: dict[str, Any] | None = None,
     reason: str = "",
+    order_id: int | None = None,
 ) -> None:
     """Append an audit entry: ``actor`` did ``action`` to ``entity`` #``entity_id``, and why.
 
@@ -48,6 +49,7 @@ def record(
             changes={k: _plain(v) for k, v in (changes or {}).items()},
             reason=reason,
             request_id=current_request_id(),
+            order_id=entity_id if order_id is None and entity == "order" else order_id,
         )
     )
 
@@ -88,7 +90,7 @@ def audit_entries(viewer: User | None, filters: AuditFilters) -> Select[tuple[Au
     """
     if viewer is None or not viewer.active or not viewer.can("audit.read"):
         return select(AuditLog).where(false())
-    stmt = select(AuditLog).where(or_(AuditLog.entity != "order", order_visible(AuditLog.entity_id, viewer)))
+    stmt = select(AuditLog).where(or_(AuditLog.order_id.is_(None), order_visible(AuditLog.order_id, viewer)))
     if filters.actor_id is not None:
         stmt = stmt.where(AuditLog.actor_id == filters.actor_id)
     if filters.entity:
@@ -101,13 +103,13 @@ def audit_entries(viewer: User | None, filters: AuditFilters) -> Select[tuple[Au
         stmt = stmt.where(AuditLog.at < end)
     if filters.order:
         order_ids = select(Order.id).where(Order.number == filters.order.strip(), order_scope(viewer))
-        stmt = stmt.where(AuditLog.entity == "order", AuditLog.entity_id.in_(order_ids))
+        stmt = stmt.where(AuditLog.order_id.in_(order_ids))
     return stmt
 
 
 def order_trail(session: Session, viewer: User | None, order_id: int) -> list[AuditLog]:
     """The audit entries of one order, oldest first (empty without ``audit.read`` or scope)."""
-    stmt = audit_entries(viewer, AuditFilters()).where(AuditLog.entity == "order", AuditLog.entity_id == order_id)
+    stmt = audit_entries(viewer, AuditFilters()).where(AuditLog.order_id == order_id)
     return list(session.scalars(stmt.order_by(AuditLog.id)))
 
 

@@ -66,7 +66,7 @@ def record_report(session: Session, actor: User, order: Order, passed: bool, not
     session.add(report)
     session.flush()
     changes = {"order": order.number, "passed": passed, "note": note}
-    audit.record(session, actor, "inspection_report", report.id, "create", changes)
+    audit.record(session, actor, "inspection_report", report.id, "create", changes, order_id=order.id)
     return report
 
 
