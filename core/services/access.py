@@ -179,7 +179,62 @@ def _check_portal(roles: Iterable[Role], customer_id: int | None) -> None:
         raise _invalid("customer", "Only portal users (a role with the customer scope) are linked to a customer.")
 
 
+# --- who may hand out what -------------------------------------------------------------
+
+#: How far each data scope reaches, to refuse handing out a wider one than one's own.
+#: A portal user's customer scope reaches least.
+_SCOPE_REACH = {"customer": 0, "own": 0, "department": 1, "branch": 2, "all": 3}
+
+
+def _is_admin(user: User) -> bool:
+    return any(r.code == ADMIN_ROLE for r in user.roles)
+
+
+def _reach(user: User) -> int:
+    return max((_SCOPE_REACH.get(r.data_scope, 0) for r in user.roles), default=-1)
+
+
+def _refuse_escalation(actor: User, permissions: Iterable[str], scope: str | None, what: str) -> None:
+    """Refuse ``what`` when it would hand out more than ``actor`` holds.
+
+    ``users.manage`` lets a person look after accounts, not make themselves or others
+    mightier than they are: outside the ``admin`` role, one grants only permissions one
+    holds and data scopes no wider than one's own.
+    """
+    if _is_admin(actor):
+        return
+    beyond = sorted(set(permissions) - actor.permission_codes)
+    if beyond:
+        raise ServiceError(
+            "forbidden", f"you cannot {what}: it grants {', '.join(beyond)}, which you do not hold", status=403
+        )
+    if scope is not None and _SCOPE_REACH.get(scope, 0) > _reach(actor):
+        raise ServiceError("forbidden", f"you cannot {what}: its data scope {scope!r} is wider than yours", status=403)
+
+
+def _refuse_role_changes(actor: User, added: Iterable[Role], removed: Iterable[Role]) -> None:
+    """Only administrators hand out or take away the ``admin`` role; others only roles
+    within their own permissions and scope (see :func:`_refuse_escalation`)."""
+    for role in [*added, *removed]:
+        if role.code == ADMIN_ROLE and not _is_admin(actor):
+            raise ServiceError("forbidden", "only administrators grant or withdraw the admin role", status=403)
+        _refuse_escalation(actor, role.permission_codes, role.data_scope, f"grant or withdraw role {role.code!r}")
+
+
+def _refuse_acting_on_admin(actor: User, user: User, what: str) -> None:
+    """Only administrators change an administrator's password, state, roles or place."""
+    if _is_admin(user) and not _is_admin(actor) and user.id != actor.id:
+        raise ServiceError("forbidden", f"only administrators {what} of an administrator", status=403)
+
+
+def _lock_admins(session: Session) -> None:
+    # Two administrators demoting each other at the same moment must not both succeed:
+    # lock the admin role's row first (PostgreSQL; SQLite writers are serialised anyway).
+    session.execute(select(Role.id).where(Role.code == ADMIN_ROLE).with_for_update())
+
+
 def _active_admin_ids(session: Session) -> set[int]:
+    _lock_admins(session)
     stmt = (
         select(User.id)
         .join(user_role, user_role.c.user_id == User.id)
@@ -206,6 +261,7 @@ def create_user(session: Session, actor: User, data: Any) -> User:
     if session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
         raise _invalid("email", f"A user with e-mail {email} exists already.")
     roles = _roles(session, values["roles"])
+    _refuse_role_changes(actor, roles, [])
     branch_id = _ref(session, Branch, "branch", values["branch"], "branch")
     department_id = _ref(session, Department, "department", values["department"], "department")
     customer_id = _ref(session, Customer, "customer", values["customer"], "customer")
@@ -264,6 +320,8 @@ def update_user(session: Session, actor: User, user: User, data: Any) -> User:
                 f"you cannot change your own {', '.join(others)} without the permission {MANAGE!r}",
                 status=403,
             )
+    if set(values) - {"name", "language"}:
+        _refuse_acting_on_admin(actor, user, "change the roles, branch, department or customer")
     scalar: dict[str, Any] = {}
     if "name" in values:
         scalar["name"] = values["name"].strip()
@@ -281,6 +339,7 @@ def update_user(session: Session, actor: User, user: User, data: Any) -> User:
     _check_portal(roles, scalar.get("customer_id", user.customer_id))
     before_roles = sorted(r.code for r in user.roles)
     after_roles = sorted(r.code for r in roles)
+    _refuse_role_changes(actor, [r for r in roles if r not in user.roles], [r for r in user.roles if r not in roles])
     if ADMIN_ROLE in before_roles and ADMIN_ROLE not in after_roles and user.active:
         _refuse_last_admin(session, user, "give the admin role to another active user first")
     changes = audit.diff(user, scalar)
@@ -301,6 +360,7 @@ def set_user_active(session: Session, actor: User, user: User, active: bool) -> 
     The last active administrator cannot be deactivated.
     """
     _require(actor)
+    _refuse_acting_on_admin(actor, user, "deactivate or reactivate the account")
     if user.active == active:
         return user
     if not active and any(r.code == ADMIN_ROLE for r in user.roles):
@@ -316,6 +376,7 @@ def set_user_active(session: Session, actor: User, user: User, active: bool) -> 
 def reset_password(session: Session, actor: User, user: User, data: Any) -> User:
     """Set a new password for ``user`` (an administrator's reset); the policy applies."""
     _require(actor)
+    _refuse_acting_on_admin(actor, user, "reset the password")
     values = _load(PasswordSchema(), data)
     user.password_hash = _strong(values["password"])
     session.flush()
@@ -424,6 +485,7 @@ def _check_permissions(registry: Registry, codes: Iterable[str], held: Iterable[
 
 def _managers_left(session: Session, role: Role) -> bool:
     """Whether some active user holds ``users.manage`` through a role other than ``role``."""
+    _lock_admins(session)
     holders = (
         select(User.id)
         .join(user_role, user_role.c.user_id == User.id)
@@ -443,6 +505,7 @@ def create_role(session: Session, actor: User, registry: Registry, data: Any) ->
         raise _invalid("code", f"Role code {values['code']!r} is taken.")
     scope = _check_scope(values["data_scope"])
     codes = _check_permissions(registry, values["permissions"])
+    _refuse_escalation(actor, codes, scope, f"create role {values['code']!r}")
     role = Role(
         code=values["code"],
         name=values["name"].strip(),
@@ -470,6 +533,10 @@ def update_role(session: Session, actor: User, registry: Registry, role: Role, d
     plugin); they cannot be granted anew while it is disabled.
     """
     _require(actor)
+    if role.code == ADMIN_ROLE and not _is_admin(actor):
+        raise ServiceError("forbidden", "only administrators change the admin role", status=403)
+    if role in actor.roles and not _is_admin(actor):
+        raise ServiceError("forbidden", f"you cannot change role {role.code!r}, which you hold yourself", status=403)
     values = _load(RoleChangeSchema(), data, partial=True)
     scalar: dict[str, Any] = {}
     if "name" in values:
@@ -478,17 +545,27 @@ def update_role(session: Session, actor: User, registry: Registry, role: Role, d
             raise _invalid("name", "A name is required.")
     if "data_scope" in values:
         scalar["data_scope"] = _check_scope(values["data_scope"])
+        portal_before, portal_after = role.data_scope == "customer", scalar["data_scope"] == "customer"
+        if portal_before != portal_after and _holders(session, role):
+            raise Conflict(
+                "role_in_use",
+                f"role {role.code!r} is held by {'portal' if portal_before else 'staff'} users; a role cannot "
+                "switch between the customer scope and a staff scope while anyone holds it",
+            )
     before = role.permission_codes
     after = before
     if "permissions" in values:
         after = _check_permissions(registry, values["permissions"], held=before)
         dormant = {c for c in before if c not in registry.permissions}
         after |= dormant
+        if role.code == ADMIN_ROLE and MANAGE not in after:
+            raise Conflict("last_administrator", f"the admin role always keeps the permission {MANAGE!r}")
         if MANAGE in before and MANAGE not in after and not _managers_left(session, role):
             raise Conflict(
                 "last_administrator",
                 f"no active user would keep the permission {MANAGE!r}; grant it through another role first",
             )
+    _refuse_escalation(actor, after - before, scalar.get("data_scope"), f"change role {role.code!r}")
     changes = audit.diff(role, scalar)
     for key, value in scalar.items():
         setattr(role, key, value)
@@ -503,12 +580,16 @@ def update_role(session: Session, actor: User, registry: Registry, role: Role, d
     return role
 
 
+def _holders(session: Session, role: Role) -> int:
+    return session.scalar(select(func.count()).select_from(user_role).where(user_role.c.role_id == role.id)) or 0
+
+
 def delete_role(session: Session, actor: User, role: Role) -> None:
     """Delete a role Ordo did not ship and that no user holds."""
     _require(actor)
     if role.builtin:
         raise Conflict("builtin_role", f"role {role.code!r} ships with Ordo and cannot be deleted")
-    holders = session.scalar(select(func.count()).select_from(user_role).where(user_role.c.role_id == role.id)) or 0
+    holders = _holders(session, role)
     if holders:
         raise Conflict("role_in_use", f"role {role.code!r} is held by {holders} user(s); take it from them first")
     audit.record(
