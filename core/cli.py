@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import installation, migrate
 from core.config import Instance, load_instance
 from core.db import make_engine
-from core.models import Branch, Customer, Department, Role, User
+from core.models import ApiToken, Branch, Customer, Department, Role, User
 from core.plugins import PluginError, Registry, discover
 from core.security.passwords import PasswordPolicyError, hash_password
 from core.security.tokens import create_token
@@ -243,7 +243,8 @@ def users_token(ctx: Context, email: str, name: str, expires_days: int | None) -
             raise click.ClickException(f"no user with e-mail {email}")
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_days) if expires_days else None
         token = create_token(session, user, name=name, expires_at=expires)
-        audit.record(session, None, "api_token", None, "create", {"user": user.email, "name": name})
+        token_id = session.scalar(select(ApiToken.id).where(ApiToken.prefix == token[:12]))
+        audit.record(session, None, "api_token", token_id, "create", {"user": user.email, "name": name})
     click.echo(token)
 
 

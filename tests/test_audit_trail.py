@@ -120,6 +120,8 @@ def test_entries_about_orders_follow_the_readers_data_scope(client, session, adm
     login(client, "ba@example.com", PASSWORD)
     html = client.get("/admin/audit").get_data(as_text=True)
     assert trail["first"].number in html and trail["second"].number not in html
+    # The "who" choices name only people whose entries this reader may see.
+    assert "clerk@example.com" in html and "cd@example.com" not in html
 
 
 def test_the_order_page_shows_its_own_trail_to_audit_readers_only(client, session, admin, seed, trail):

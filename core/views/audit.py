@@ -70,10 +70,13 @@ def list_audit() -> str:
         endpoint="audit.list_audit",
         args=query_args(*_FILTER_NAMES),
     )
+    # The choices come from the entries this reader may see, so they name nobody who
+    # only ever acted on orders outside the reader's scope.
+    visible = audit_entries(viewer, AuditFilters()).subquery()
     people = session.scalars(
-        select(User).where(User.id.in_(select(AuditLog.actor_id).distinct())).order_by(User.name)
+        select(User).where(User.id.in_(select(visible.c.actor_id).distinct())).order_by(User.name)
     ).all()
-    entities = session.scalars(select(AuditLog.entity).distinct().order_by(AuditLog.entity)).all()
+    entities = session.scalars(select(visible.c.entity).distinct().order_by(visible.c.entity)).all()
     return render_template(
         "audit/list.html",
         page=page,
