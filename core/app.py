@@ -149,8 +149,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _request_id() -> None:
-        # Ties audit entries to this request; a proxy's id is kept if it sent a sane one.
-        given = request.headers.get("X-Request-Id", "")
+        # Ties audit entries to this request. Behind a configured proxy its id is kept if
+        # sane; with no proxy the header comes from the client itself, so it is ignored
+        # (a client must not choose the id its changes are audited under).
+        given = request.headers.get("X-Request-Id", "") if proxies else ""
         g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
 
     Bootstrap5(app)
@@ -208,6 +210,7 @@ def _plugin_translations(registry: Registry) -> list[Path]:
 
 
 def _init_login(app: Flask) -> None:
+    from core.security.sessions import parse_session_id
     from core.security.tokens import user_for_token
 
     manager = LoginManager(app)
@@ -216,8 +219,15 @@ def _init_login(app: Flask) -> None:
 
     @manager.user_loader
     def load_user(user_id: str) -> User | None:
-        user = db().get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.active else None
+        # The session keeps "<id>:<epoch>" (User.get_id): a session made before the epoch
+        # was raised (logout, password reset, deactivation) no longer loads its user.
+        parsed = parse_session_id(user_id)
+        if parsed is None:
+            return None
+        user = db().get(User, parsed[0])
+        if user is None or not user.active or user.session_epoch != parsed[1]:
+            return None
+        return user
 
     def token_user_id(token: str) -> int | None:
         """The id of the active user ``token`` belongs to; looked up once per request."""

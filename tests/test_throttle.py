@@ -7,6 +7,7 @@ Real time, no clock mocking: the app is built with a short window and delay (con
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from typing import Any
@@ -144,3 +145,146 @@ def test_failures_from_one_address_lock_it_for_every_account(client, session):
     assert any(entry.changes["by"] == "address" for entry in locked)
     # Another address is not affected.
     assert attempt(client, "victim@example.com", PASSWORD, address="10.0.0.10").status_code == 302
+
+
+# --- the table does not grow without bound; old attempts go; the delay reaches the cap ---
+
+
+def attempts_from(app: Flask, address: str) -> int:
+    """How many attempts ``app``'s database keeps for ``address``."""
+    with app.extensions["ordo"].read_sessions() as db:
+        return len(db.scalars(select(LoginAttempt.id).where(LoginAttempt.client_address == address)).all())
+
+
+def test_attempts_refused_while_the_address_is_locked_add_no_rows(make_app: Callable[..., Flask]):
+    app = make_app((), **(FAST | {"LOGIN_THROTTLE_FAILURES": 100, "LOGIN_THROTTLE_ADDRESS_FAILURES": 2}))
+    client = app.test_client()
+    with app.extensions["ordo"].sessions() as db:
+        make_user(db, "target@example.com", ["sales"])
+    attempt(client, "a@example.com", "wrong-1", address="10.7.0.1")
+    assert attempt(client, "b@example.com", "wrong-1", address="10.7.0.1").status_code == 429
+    assert attempts_from(app, "10.7.0.1") == 2
+    for n in range(8):
+        assert attempt(client, f"c{n}@example.com", "wrong-1", address="10.7.0.1").status_code == 429
+    assert attempt(client, "target@example.com", PASSWORD, address="10.7.0.1").status_code == 429
+    assert attempts_from(app, "10.7.0.1") == 2, "a locked address hammering away must add no rows"
+
+
+def test_attempts_refused_for_a_locked_account_still_count_from_an_open_address(app, client, session):
+    """The account's lock keeps growing while guessing goes on from addresses not locked."""
+    make_user(session, "sun@example.com", ["sales"])
+    for n in range(3):
+        attempt(client, "sun@example.com", "wrong-1", address=f"10.8.0.{n}")
+    refused = attempt(client, "sun@example.com", "wrong-1", address="10.8.0.9")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) == 2
+    assert attempts_from(app, "10.8.0.9") == 1
+
+
+def test_old_attempts_are_deleted_on_any_attempt_whoever_makes_it(make_app: Callable[..., Flask]):
+    tiny = {"LOGIN_THROTTLE_RETENTION": 1, "LOGIN_THROTTLE_WINDOW": 0.5, "LOGIN_THROTTLE_MAX_DELAY": 1}
+    app = make_app((), **(FAST | tiny))
+    client = app.test_client()
+    attempt(client, "old@example.com", "wrong-1", address="10.6.0.1")
+    attempt(client, "old2@example.com", "wrong-1", address="10.6.0.2")
+    assert attempts_from(app, "10.6.0.1") == 1
+    time.sleep(1.2)
+    attempt(client, "young@example.com", "wrong-1", address="10.6.0.3")  # neither the e-mail nor the address
+    attempt(client, "young2@example.com", "wrong-1", address="10.6.0.4")
+    assert attempts_from(app, "10.6.0.1") == attempts_from(app, "10.6.0.2") == 0
+    assert attempts_from(app, "10.6.0.3") == attempts_from(app, "10.6.0.4") == 1, "recent ones stay"
+
+
+def test_prune_deletes_only_what_is_older_than_the_retention(session):
+    from core.db import utcnow
+    from core.security.throttle import ThrottleSettings, prune
+
+    settings = ThrottleSettings(retention=3600, window=60, max_delay=60)
+    now = utcnow()
+    ages = [7200, 5000, 3601, 3500, 10, 0]
+    session.add_all(
+        LoginAttempt(at=now - dt.timedelta(seconds=age), email=f"p{age}@example.com", client_address="10.5.0.1")
+        for age in ages
+    )
+    session.flush()
+    assert prune(session, settings, now=now) == 3
+    kept = session.scalars(select(LoginAttempt.email).where(LoginAttempt.client_address == "10.5.0.1")).all()
+    assert sorted(kept) == ["p0@example.com", "p10@example.com", "p3500@example.com"]
+    assert prune(session, settings, now=now) == 0
+    session.rollback()
+
+
+def test_the_delay_reaches_the_cap_even_when_each_lock_outlasts_the_window(make_app: Callable[..., Flask]):
+    """A patient guesser who waits out every lock: the delay still doubles to the cap and stays
+    there (before, the failures fell out of the window and the count started afresh)."""
+    slow = {"LOGIN_THROTTLE_FAILURES": 2, "LOGIN_THROTTLE_WINDOW": 0.5, "LOGIN_THROTTLE_MAX_DELAY": 2}
+    app = make_app((), **(FAST | {"LOGIN_THROTTLE_ADDRESS_FAILURES": 100} | slow))
+    client = app.test_client()
+    client.get("/lang/en")
+    with app.extensions["ordo"].sessions() as db:
+        make_user(db, "patient@example.com", ["sales"])
+    assert attempt(client, "patient@example.com", "wrong-1").status_code == 200
+    second = attempt(client, "patient@example.com", "wrong-1")
+    assert second.status_code == 429 and second.headers["Retry-After"] == "1"
+    time.sleep(1.05)  # the lock has just ended: more than the window after the last failure
+    third = attempt(client, "patient@example.com", "wrong-1")
+    assert third.status_code == 429, "a failure right after a lock continues the run"
+    assert third.headers["Retry-After"] == "2"
+    time.sleep(2.05)
+    fourth = attempt(client, "patient@example.com", "wrong-1")
+    assert fourth.status_code == 429 and fourth.headers["Retry-After"] == "2", "capped, and it stays"
+
+
+def test_with_the_default_settings_a_patient_guesser_reaches_the_hour_and_stays_there(session):
+    """The lock computed at each moment (``now`` given, no clock mocked) for failures made
+    each as soon as the previous lock ended: 30 s doubling to one hour, then one hour each."""
+    from core.db import utcnow
+    from core.security.throttle import ThrottleSettings, lockout
+
+    settings = ThrottleSettings()
+    email, address = "patient@example.com", "10.4.0.1"
+    at = utcnow() - dt.timedelta(days=3)
+    delays = []
+    for n in range(40):
+        assert lockout(session, email, address, settings, now=at) is None, n
+        session.add(LoginAttempt(at=at, email=email, client_address=address, succeeded=False))
+        session.flush()
+        lock = lockout(session, email, address, settings, now=at)
+        if lock is None:
+            at += dt.timedelta(seconds=1)  # the first four: a second apart
+            continue
+        delays.append((lock.until - at).total_seconds())
+        at = lock.until + dt.timedelta(milliseconds=1)
+    assert delays[:9] == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert set(delays[7:]) == {3600}, "the hour holds however long guessing goes on (older rows left out too)"
+    # A quiet window after the lock ends starts afresh.
+    at += dt.timedelta(seconds=settings.window + 1)
+    session.add(LoginAttempt(at=at, email=email, client_address=address, succeeded=False))
+    session.flush()
+    assert lockout(session, email, address, settings, now=at) is None
+    session.rollback()
+
+
+# --- passwords too long to be worth hashing --------------------------------------------
+
+
+def test_the_password_policy_refuses_more_than_1024_characters():
+    from core.security.passwords import MAX_LENGTH, PasswordPolicyError, check_policy, hash_password
+
+    assert MAX_LENGTH == 1024
+    check_policy("a1" * 512)  # exactly 1024: accepted
+    for too_long in ("a1" * 512 + "x", "a1" * 50_000):
+        with pytest.raises(PasswordPolicyError, match="at most 1024"):
+            check_policy(too_long)
+        with pytest.raises(PasswordPolicyError):
+            hash_password(too_long)
+
+
+def test_a_huge_password_at_login_is_refused_without_hashing_it(client, session):
+    from core.security.passwords import hash_password, verify_password
+
+    stored = hash_password("a1" * 512)
+    assert verify_password(stored, "a1" * 512)
+    assert not verify_password(stored, "a1" * 512 + "x")
+    make_user(session, "huge@example.com", ["sales"])
+    response = attempt(client, "huge@example.com", "a1" * 50_000)
+    assert response.status_code == 200 and "Wrong e-mail or password." in response.get_data(as_text=True)

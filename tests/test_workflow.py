@@ -161,21 +161,31 @@ def test_a_portal_user_orders_only_by_the_portal_channel(session, admin, seed):
 
 
 @pytest.mark.req("CORE-6")
-def test_audit_entries_carry_the_reason_and_the_request_id(client, session, admin, seed):
+def test_audit_entries_carry_the_reason_and_the_request_id(make_app, client, session, admin, seed):
     from core.testing import token_for
 
     order = make_order(session, admin)
     token = token_for(session, admin)
+    # With no proxy configured, the client's own X-Request-Id is not trusted: one is made.
     response = client.post(
         f"/api/v1/orders/{order.id}/actions/cancel",
         json={"reason": "duplicate of PO-7"},
         headers={"Authorization": f"Bearer {token}", "X-Request-Id": "req-1234abcd"},
     )
     assert response.status_code == 200, response.get_json()
-    assert response.headers["X-Request-Id"] == "req-1234abcd"
+    generated = response.headers["X-Request-Id"]
+    assert generated != "req-1234abcd" and len(generated) == 32
     session.rollback()
     entry = session.scalars(select(AuditLog).where(AuditLog.action == "transition:cancel")).one()
-    assert (entry.reason, entry.request_id) == ("duplicate of PO-7", "req-1234abcd")
-    # A made-up id that is not a sane token is replaced by one of our own.
-    other = client.get("/api/v1/orders", headers={"Authorization": f"Bearer {token}", "X-Request-Id": "<script>"})
+    assert (entry.reason, entry.request_id) == ("duplicate of PO-7", generated)
+    # Behind a configured proxy, the proxy's id is kept when it is sane (the id audit
+    # entries get is the one answered) …
+    proxied_app = make_app((), PROXY_FIX=1)
+    with proxied_app.extensions["ordo"].sessions() as other_db:
+        proxied_token = token_for(other_db, other_db.get(type(admin), admin.id))
+    proxied = proxied_app.test_client()
+    headers = {"Authorization": f"Bearer {proxied_token}", "X-Request-Id": "req-1234abcd"}
+    assert proxied.get("/api/v1/orders", headers=headers).headers["X-Request-Id"] == "req-1234abcd"
+    # … and a made-up id that is not a sane token is replaced by one of our own.
+    other = proxied.get("/api/v1/orders", headers=headers | {"X-Request-Id": "<script>"})
     assert other.headers["X-Request-Id"] != "<script>" and len(other.headers["X-Request-Id"]) == 32

@@ -68,6 +68,9 @@ class User(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Part of every login session's user id (``"<id>:<epoch>"``): raising it ends all of
+    #: the user's sessions (``core.security.sessions.end_sessions``).
+    session_epoch: Mapped[int] = mapped_column(default=0)
 
     roles: Mapped[list[Role]] = relationship(secondary=user_role)
 
@@ -85,7 +88,9 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """The id a login session keeps: ``"<id>:<session_epoch>"``, so a raised epoch
+        invalidates every session made before (see ``core.security.sessions``)."""
+        return f"{self.id}:{self.session_epoch or 0}"
 
     @property
     def permission_codes(self) -> set[str]:

@@ -5,15 +5,21 @@ After ``LOGIN_THROTTLE_FAILURES`` failures for one account, or
 ``LOGIN_THROTTLE_ADDRESS_FAILURES`` from one client address, within
 ``LOGIN_THROTTLE_WINDOW`` seconds, further attempts are refused — even with the right
 password — for ``LOGIN_THROTTLE_DELAY`` seconds after the last failure, doubling with
-each further failure up to ``LOGIN_THROTTLE_MAX_DELAY``. A successful login resets the
-account's count (not the address's: one valid account must not unlock guessing at
-others). The settings are Flask config keys, so tests use short windows and delays.
+each further failure up to ``LOGIN_THROTTLE_MAX_DELAY``. Failures during a lock or
+within the window after it continue the run, so the delay reaches the cap even when
+each lock outlasts the window; a window without failures after a lock starts afresh.
+A successful login resets the account's count (not the address's: one valid account
+must not unlock guessing at others). Attempts refused while their client address is
+locked are not kept (the table cannot grow without bound), and attempts older than
+``LOGIN_THROTTLE_RETENTION`` are deleted on every attempt. The settings are Flask
+config keys, so tests use short windows and delays.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,23 +90,82 @@ def normalise_email(email: str) -> str:
     return (email or "").strip().lower()[:254]
 
 
-def _failures(session: Session, where: ColumnElement[bool], since: dt.datetime) -> tuple[int, dt.datetime | None]:
-    """How many failed attempts match ``where`` since ``since``, and when the last one was."""
-    row = session.execute(
-        select(func.count(LoginAttempt.id), func.max(LoginAttempt.at)).where(
-            where, LoginAttempt.at > since, LoginAttempt.succeeded.is_(False)
-        )
-    ).one()
-    return int(row[0] or 0), row[1]
+def _cap_doublings(settings: ThrottleSettings) -> int:
+    """How many doublings take the delay from ``delay`` to ``max_delay`` (0 to 40)."""
+    if settings.delay <= 0 or settings.max_delay <= settings.delay:
+        return 0
+    return min(40, math.ceil(math.log2(settings.max_delay / settings.delay)))
 
 
-def _lock_for(count: int, limit: int, last: dt.datetime | None, settings: ThrottleSettings) -> dt.datetime | None:
-    """When a lock earned by ``count`` failures (the last at ``last``) ends; None below the limit."""
-    if count < limit or last is None:
-        return None
-    doublings = min(count - limit, 40)
-    seconds = min(settings.delay * (2**doublings), settings.max_delay)
-    return last + dt.timedelta(seconds=seconds)
+def _horizon(settings: ThrottleSettings, now: dt.datetime) -> dt.datetime:
+    """Attempts before this are no longer kept (:func:`prune`) nor looked at."""
+    return now - dt.timedelta(seconds=max(settings.retention, settings.window, settings.max_delay))
+
+
+def _failures(session: Session, where: ColumnElement[bool], since: dt.datetime, limit: int) -> list[dt.datetime]:
+    """When the last ``limit`` failed attempts matching ``where`` after ``since`` were, oldest first."""
+    times = session.scalars(
+        select(LoginAttempt.at)
+        .where(where, LoginAttempt.at > since, LoginAttempt.succeeded.is_(False))
+        .order_by(LoginAttempt.at.desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(times))
+
+
+def _replay(
+    times: Sequence[dt.datetime], limit: int, settings: ThrottleSettings, truncated: bool
+) -> tuple[int, dt.datetime | None]:
+    """Replay failures (oldest first): how many count now, and when the lock they earned ends.
+
+    ``limit`` failures within the window start a lock of ``delay`` after the last one.
+    While locked, and within the window after a lock ends, every further failure
+    continues the run: it counts and doubles the delay, up to ``max_delay``. So the delay
+    keeps growing however long each lock is; only a window without failures after a
+    lock ends starts counting afresh. When older failures were left out (``truncated``),
+    the run is taken to have reached the cap already (the stricter assumption).
+    """
+    window = dt.timedelta(seconds=settings.window)
+    count, until = 0, None
+    recent: list[dt.datetime] = []
+    if truncated and times:
+        count, until = limit + _cap_doublings(settings) - 1, times[0]
+    for at in times:
+        if until is not None and at <= until + window:
+            count += 1  # during a lock, or soon after it: the run goes on
+        else:
+            recent = [earlier for earlier in recent if earlier > at - window]
+            count = len(recent) + 1
+        recent.append(at)
+        if count >= limit:
+            seconds = min(settings.delay * (2 ** min(count - limit, 40)), settings.max_delay)
+            until = at + dt.timedelta(seconds=seconds)
+        else:
+            until = None
+    return count, until
+
+
+def _locks(session: Session, email: str, address: str, settings: ThrottleSettings, now: dt.datetime) -> list[Lockout]:
+    """The locks in force now: on the account, on the address, both or neither."""
+    horizon = _horizon(settings, now)
+    email = normalise_email(email)
+    last_success = session.scalar(
+        select(func.max(LoginAttempt.at)).where(LoginAttempt.email == email, LoginAttempt.succeeded.is_(True))
+    )
+    checks: list[tuple[str, ColumnElement[bool], dt.datetime, int]] = [
+        ("account", LoginAttempt.email == email, max(horizon, last_success or horizon), settings.failures)
+    ]
+    if address:
+        checks.append(("address", LoginAttempt.client_address == address, horizon, settings.address_failures))
+    locks: list[Lockout] = []
+    for by, where, since, limit in checks:
+        # Enough of the latest failures to tell whether the delay reached the cap.
+        enough = 2 * (limit + _cap_doublings(settings) + 1)
+        times = _failures(session, where, since, enough)
+        count, until = _replay(times, limit, settings, truncated=len(times) >= enough)
+        if until is not None and until > now:
+            locks.append(Lockout(until, by, count))
+    return locks
 
 
 def lockout(
@@ -108,26 +173,28 @@ def lockout(
 ) -> Lockout | None:
     """The lock on logging in as ``email`` from ``address`` now, or None when attempts are accepted.
 
-    Counts the account's failures since its last success within the window, and the
-    address's failures within the window; the longer of the two locks wins.
+    The account's failures count since its last success, the address's regardless of
+    successes (see :func:`_replay` for how they lock); the longer of the two locks wins.
+    """
+    locks = _locks(session, email, address, settings, now or utcnow())
+    return max(locks, key=lambda lock: lock.until) if locks else None
+
+
+def record_refused_attempt(
+    session: Session, email: str, address: str, settings: ThrottleSettings, now: dt.datetime | None = None
+) -> Lockout | None:
+    """Deal with an attempt refused because of a lock; returns the lock in force after it.
+
+    The attempt is kept as a failure — so the account's lock grows while guessing goes
+    on — unless the client address is locked itself (or unknown): an address hammering
+    away during its own lock adds no rows, so the table cannot grow without bound. Each
+    address adds at most its own limit of failures plus one per lock it waits out.
     """
     now = now or utcnow()
-    since = now - dt.timedelta(seconds=settings.window)
-    email = normalise_email(email)
-    last_success = session.scalar(
-        select(func.max(LoginAttempt.at)).where(LoginAttempt.email == email, LoginAttempt.succeeded.is_(True))
-    )
-    account_since = max(since, last_success) if last_success is not None else since
-    locks: list[Lockout] = []
-    count, last = _failures(session, LoginAttempt.email == email, account_since)
-    until = _lock_for(count, settings.failures, last, settings)
-    if until is not None and until > now:
-        locks.append(Lockout(until, "account", count))
-    if address:
-        count, last = _failures(session, LoginAttempt.client_address == address, since)
-        until = _lock_for(count, settings.address_failures, last, settings)
-        if until is not None and until > now:
-            locks.append(Lockout(until, "address", count))
+    locks = _locks(session, email, address, settings, now)
+    if address and not any(lock.by == "address" for lock in locks):
+        record_attempt(session, email, address, succeeded=False)
+        locks = _locks(session, email, address, settings, utcnow())
     return max(locks, key=lambda lock: lock.until) if locks else None
 
 
@@ -141,10 +208,23 @@ def record_attempt(session: Session, email: str, address: str, succeeded: bool) 
     return attempt
 
 
-def prune(session: Session, email: str, settings: ThrottleSettings, now: dt.datetime | None = None) -> int:
-    """Delete ``email``'s attempts older than the retention period; returns how many went."""
-    before = (now or utcnow()) - dt.timedelta(seconds=max(settings.retention, settings.window, settings.max_delay))
+def prune(session: Session, settings: ThrottleSettings, now: dt.datetime | None = None) -> int:
+    """Delete every attempt older than the retention period; returns how many went.
+
+    Cheap enough for every attempt: attempts are numbered in the order they happen, so
+    the old ones are the lowest ids. The first id still within the retention is found by
+    walking the primary key from its start (past only the rows about to go), and the
+    rows before it are deleted by primary-key range; ``at`` is checked too, so an
+    attempt within the retention is never deleted.
+    """
+    cutoff = _horizon(settings, now or utcnow())
+    first_kept = (
+        select(LoginAttempt.id).where(LoginAttempt.at >= cutoff).order_by(LoginAttempt.id).limit(1).scalar_subquery()
+    )
     result = session.execute(
-        delete(LoginAttempt).where(LoginAttempt.email == normalise_email(email), LoginAttempt.at < before)
+        delete(LoginAttempt)
+        .where(LoginAttempt.id < func.coalesce(first_kept, select(func.max(LoginAttempt.id) + 1).scalar_subquery()))
+        .where(LoginAttempt.at < cutoff)
+        .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -31,6 +31,7 @@ from core.models.user import DATA_SCOPES, user_role
 from core.plugins import Registry
 from core.schemas import MAX_ID, Text
 from core.security.passwords import PasswordPolicyError, check_policy, hash_password
+from core.security.sessions import end_sessions
 from core.security.tokens import create_token
 from core.services import Conflict, NotFound, ServiceError, audit
 
@@ -366,6 +367,8 @@ def set_user_active(session: Session, actor: User, user: User, active: bool) -> 
     if not active and any(r.code == ADMIN_ROLE for r in user.roles):
         _refuse_last_admin(session, user, "make another user an administrator before deactivating this one")
     user.active = active
+    if not active:
+        end_sessions(session, user)
     session.flush()
     audit.record(
         session, actor, "user", user.id, "activate" if active else "deactivate", {"active": [not active, active]}
@@ -379,6 +382,7 @@ def reset_password(session: Session, actor: User, user: User, data: Any) -> User
     _refuse_acting_on_admin(actor, user, "reset the password")
     values = _load(PasswordSchema(), data)
     user.password_hash = _strong(values["password"])
+    end_sessions(session, user)  # whoever was logged in with the old password is out
     session.flush()
     audit.record(session, actor, "user", user.id, "reset_password", {"password": ["(hidden)", "(changed)"]})
     return user

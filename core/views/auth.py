@@ -1,5 +1,6 @@
 """Logging in and out, and choosing the language before logging in.
 
+Logging out ends the user's sessions on every device (:mod:`core.security.sessions`).
 Logging in is throttled (:mod:`core.security.throttle`): every attempt is recorded,
 repeated failures per account and per client address lock further attempts for a
 growing delay, and an unknown e-mail costs the same password check as a known one, so
@@ -25,7 +26,16 @@ from wtforms.validators import DataRequired, Email
 from core.i18n import LANGUAGES
 from core.models import User
 from core.security.passwords import verify_password
-from core.security.throttle import Lockout, ThrottleSettings, lockout, normalise_email, prune, record_attempt
+from core.security.sessions import end_sessions
+from core.security.throttle import (
+    Lockout,
+    ThrottleSettings,
+    lockout,
+    normalise_email,
+    prune,
+    record_attempt,
+    record_refused_attempt,
+)
 from core.services import audit
 from core.views.common import safe_target
 from core.web import actor, db
@@ -82,11 +92,12 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
         email = normalise_email(form.email.data or "")
         address = request.remote_addr or ""
         settings = ThrottleSettings.from_config(current_app.config)
+        prune(store, settings)  # old attempts go, whoever they were
         lock = lockout(store, email, address, settings)
         if lock is not None:
-            # A refused attempt counts as a failure too: the lock grows while guessing goes on.
-            record_attempt(store, email, address, succeeded=False)
-            lock = lockout(store, email, address, settings) or lock
+            # A refused attempt counts as a failure too (the lock grows while guessing goes
+            # on), unless its address is locked itself: then it adds no row.
+            lock = record_refused_attempt(store, email, address, settings) or lock
             store.commit()
             return _refuse_locked(form, lock)
         user = store.scalar(select(User).where(User.email == email))
@@ -94,7 +105,6 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
         matches = verify_password(user.password_hash if user is not None else dummy_hash(), form.password.data or "")
         if user is not None and user.active and matches:
             record_attempt(store, email, address, succeeded=True)
-            prune(store, email, settings)
             lang = session.get("lang")
             session.clear()  # a new session on login (no fixation)
             if lang:
@@ -120,7 +130,12 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
-    """End the session."""
+    """End the user's login sessions everywhere: this browser's, and (by raising the
+    session epoch) every other device's and any copy of the cookie."""
+    user = actor()
+    if user is not None:
+        end_sessions(db(), user)
+        db().commit()
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
