@@ -242,6 +242,35 @@ def make_order(session: Session, actor: User, **overrides: Any) -> Order:
     return order
 
 
+class ApiCaller:
+    """A test client that sends one user's bearer token with every API request."""
+
+    def __init__(self, client: FlaskClient, token: str):
+        self.client = client
+        self.token = token
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request with the caller's token (extra ``headers`` are merged in)."""
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        """GET ``path``."""
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        """POST to ``path``."""
+        return self.call("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        """PATCH ``path``."""
+        return self.call("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        """DELETE ``path``."""
+        return self.call("DELETE", path, **kwargs)
+
+
 def login(client: FlaskClient, email: str, password: str) -> Any:
     """Log ``client`` in through the login screen (with its CSRF token)."""
     page = client.get("/login")

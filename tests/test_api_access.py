@@ -14,32 +14,10 @@ from werkzeug.test import TestResponse
 from core.models import ApiToken, AuditLog, Role, RolePermission, User
 from core.models.user import user_role
 from core.security.passwords import verify_password
-from core.testing import ADMIN_EMAIL, make_order, make_user, token_for
+from core.testing import ADMIN_EMAIL, ApiCaller, make_order, make_user, token_for
 from core.web import OrdoState
 
-
-class Caller:
-    """A test client that sends one user's bearer token with every request."""
-
-    def __init__(self, client: FlaskClient, token: str):
-        self.client = client
-        self.token = token
-
-    def call(self, method: str, path: str, **kwargs: Any) -> TestResponse:
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return self.client.open(path, method=method, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.call("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.call("POST", path, **kwargs)
-
-    def patch(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.call("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.call("DELETE", path, **kwargs)
+Caller = ApiCaller
 
 
 def counts(state: OrdoState) -> dict[str, int]:

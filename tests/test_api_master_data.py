@@ -10,30 +10,10 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from core.models import AuditLog, Customer, CustomerAddress, CustomerContact, Product
-from core.testing import make_user, order_payload, token_for
+from core.testing import ApiCaller, make_user, order_payload, token_for
 from core.web import OrdoState
 
-
-class Caller:
-    """A test client that sends one user's bearer token with every request."""
-
-    def __init__(self, client: FlaskClient, token: str):
-        self.client = client
-        self.token = token
-
-    def call(self, method: str, path: str, **kwargs: Any) -> TestResponse:
-        """Send a request with the caller's token."""
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return self.client.open(path, method=method, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.call("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.call("POST", path, **kwargs)
-
-    def patch(self, path: str, **kwargs: Any) -> TestResponse:
-        return self.call("PATCH", path, **kwargs)
+Caller = ApiCaller
 
 
 def counts(state: OrdoState) -> dict[str, int]:
