@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Forbidden, NotFound
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from core.models import User
 from core.services import ServiceError
@@ -299,3 +300,8 @@ def flash_errors(messages: Iterable[str]) -> None:
     """Flash each message as an error."""
     for message in messages:
         flash(message, "danger")
+
+
+def select_choices(pairs: Iterable[tuple[str, Any]]) -> list[SelectChoice]:
+    """``(value, label)`` pairs as WTForms select options (tuples are deprecated there)."""
+    return [SelectChoice(value, str(label)) for value, label in pairs]

@@ -39,6 +39,7 @@ from core.views.common import (
     permission_required,
     query_args,
     screen_blueprint,
+    select_choices,
 )
 from core.web import db
 
@@ -86,7 +87,7 @@ def customer_input(
 
 def _setup(form: CustomerForm, session: Session) -> None:
     branches = session.scalars(select(Branch).order_by(Branch.code))
-    form.branch.choices = [("", _("— none —"))] + [(b.code, f"{b.code} · {b.name}") for b in branches]
+    form.branch.choices = select_choices([("", _("— none —")), *((b.code, f"{b.code} · {b.name}") for b in branches)])
 
 
 def _render_form(

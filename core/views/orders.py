@@ -54,6 +54,7 @@ from core.views.common import (
     plain_number,
     query_args,
     screen_blueprint,
+    select_choices,
 )
 from core.views.export import FORMATS, export_response
 from core.views.labels import (
@@ -467,13 +468,15 @@ def _setup_choices(form: OrderForm, session: Session, actor: User, current: Cust
     customers = _customer_options(session, actor, details=True)
     if current is not None and current not in customers:
         customers.append(current)
-    form.customer.choices = [("", _("— choose a customer —"))] + [(c.code, f"{c.code} · {c.name}") for c in customers]
+    form.customer.choices = select_choices(
+        [("", _("— choose a customer —")), *((c.code, f"{c.code} · {c.name}") for c in customers)]
+    )
     channels = choices(CHANNEL_LABELS)
     if actor.customer_id is not None:
         channels = [(k, v) for k, v in channels if k == "portal"]
-    form.channel.choices = [("", _("— choose —")), *channels]
-    form.payment_method.choices = [("", _("— choose —")), *choices(PAYMENT_METHOD_LABELS)]
-    form.urgency.choices = choices(URGENCY_LABELS)
+    form.channel.choices = select_choices([("", _("— choose —")), *channels])
+    form.payment_method.choices = select_choices([("", _("— choose —")), *choices(PAYMENT_METHOD_LABELS)])
+    form.urgency.choices = select_choices(choices(URGENCY_LABELS))
     return customers
 
 

@@ -18,6 +18,7 @@ from flask_wtf import FlaskForm
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 
 from core.models import ApiToken
 from core.services import ServiceError
@@ -36,7 +37,12 @@ from core.web import db
 bp = screen_blueprint("tokens", __name__, url_prefix="/account/tokens")
 
 #: How long a new token may live, in days ("" for no expiry).
-EXPIRY_CHOICES = (("30", _l("30 days")), ("90", _l("90 days")), ("365", _l("1 year")), ("", _l("Never")))
+EXPIRY_CHOICES = [
+    SelectChoice("30", _l("30 days")),
+    SelectChoice("90", _l("90 days")),
+    SelectChoice("365", _l("1 year")),
+    SelectChoice("", _l("Never")),
+]
 STATE_LABELS = {"active": _l("Active"), "expired": _l("Expired"), "revoked": _l("Revoked")}
 
 

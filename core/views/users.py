@@ -37,6 +37,7 @@ from core.views.common import (
     permission_required,
     query_args,
     screen_blueprint,
+    select_choices,
 )
 from core.views.labels import permission_label, translate
 from core.views.messages import localize
@@ -171,7 +172,7 @@ class UserForm(FlaskForm):
 
     email = EmailField(_l("E-mail"), render_kw={"maxlength": 254, "required": True, "autocomplete": "off"})
     name = StringField(_l("Name"), render_kw={"maxlength": 200})
-    language = SelectField(_l("Language"), choices=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES])
+    language = SelectField(_l("Language"), choices=select_choices((code, LANGUAGE_NAMES[code]) for code in LANGUAGES))
     branch = SelectField(_l("Branch"), validate_choice=False)
     department = SelectField(_l("Department"), validate_choice=False)
     customer = StringField(_l("Customer code"), render_kw={"maxlength": 32, "autocomplete": "off"})
@@ -196,8 +197,10 @@ def _options(session: Session) -> dict[str, Any]:
 
 def _setup(form: UserForm, options: dict[str, Any]) -> None:
     none = [("", _("— none —"))]
-    form.branch.choices = none + [(b.code, f"{b.code} · {b.name}") for b in options["branches"]]
-    form.department.choices = none + [(d.code, f"{d.code} · {d.name}") for d in options["departments"]]
+    form.branch.choices = select_choices([*none, *((b.code, f"{b.code} · {b.name}") for b in options["branches"])])
+    form.department.choices = select_choices(
+        [*none, *((d.code, f"{d.code} · {d.name}") for d in options["departments"])]
+    )
 
 
 def _code(session: Session, model: Any, ident: int | None) -> str:
