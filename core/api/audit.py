@@ -10,11 +10,11 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from core.api.auth import api_user, require_api_user
-from core.api.common import DEFAULT_LIMIT, MAX_LIMIT, errors
+from core.api.common import PageQuerySchema, errors
 from core.models import AuditLog, User
 from core.schemas import MAX_ID
 from core.services import ServiceError
@@ -33,7 +33,7 @@ blp.before_request(require_api_user)
 AUDIT_CURSOR = "a"
 
 
-class AuditQuerySchema(Schema):
+class AuditQuerySchema(PageQuerySchema):
     """Filters and paging of the audit log."""
 
     actor = fields.Integer(
@@ -46,17 +46,6 @@ class AuditQuerySchema(Schema):
     order = fields.String(
         validate=validate.Length(min=1, max=64), metadata={"description": "An order number: that order's entries."}
     )
-    limit = fields.Integer(
-        load_default=DEFAULT_LIMIT,
-        validate=validate.Range(min=1, max=MAX_LIMIT),
-        metadata={"description": f"Page size, 1–{MAX_LIMIT}."},
-    )
-    cursor = fields.String(metadata={"description": "`next_cursor` of the previous page."})
-
-    @validates_schema
-    def _dates_in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            raise ValidationError("Must not be before date_from.", "date_to")
 
 
 class AuditActorSchema(Schema):

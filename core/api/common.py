@@ -16,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 from flask import request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -125,17 +125,30 @@ def keyset_page(
     return rows[:limit], next_cursor
 
 
-class ListQuerySchema(Schema):
-    """Paging and search of a master-data list (customers, products)."""
+class PageQuerySchema(Schema):
+    """Paging of any keyset-paged list: ``limit`` and ``cursor``.
 
-    q = fields.String(validate=validate.Length(max=200), metadata={"description": "Text to find in codes and names."})
-    include_inactive = fields.Boolean(load_default=False, metadata={"description": "Also list deactivated records."})
+    Lists with a ``date_from``/``date_to`` range get the check that the range is in order.
+    """
+
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT,
         validate=validate.Range(min=1, max=MAX_LIMIT),
         metadata={"description": f"Page size, 1–{MAX_LIMIT}."},
     )
     cursor = fields.String(metadata={"description": "`next_cursor` of the previous page."})
+
+    @validates_schema
+    def _dates_in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            raise ValidationError("Must not be before date_from.", "date_to")
+
+
+class ListQuerySchema(PageQuerySchema):
+    """Paging and search of a master-data list (customers, products)."""
+
+    q = fields.String(validate=validate.Length(max=200), metadata={"description": "Text to find in codes and names."})
+    include_inactive = fields.Boolean(load_default=False, metadata={"description": "Also list deactivated records."})
 
 
 def json_body(schema: type[Schema] | dict[str, Any], *, required: bool = True, example: Any = None) -> dict[str, Any]:

@@ -12,14 +12,13 @@ from typing import Any
 from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from core.api.auth import api_user, require_api_user
 from core.api.common import (
-    DEFAULT_LIMIT,
     IF_MATCH,
-    MAX_LIMIT,
+    PageQuerySchema,
     change_schema,
     commit,
     errors,
@@ -93,7 +92,7 @@ class OrderPageSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
-class OrderListQuerySchema(Schema):
+class OrderListQuerySchema(PageQuerySchema):
     """Filters and paging of the order list."""
 
     status = fields.String(validate=validate.OneOf(STATUSES), metadata={"description": "Coarse status."})
@@ -106,17 +105,6 @@ class OrderListQuerySchema(Schema):
     q = fields.String(
         validate=validate.Length(max=200), metadata={"description": "Text in the number, reference or customer."}
     )
-    limit = fields.Integer(
-        load_default=DEFAULT_LIMIT,
-        validate=validate.Range(min=1, max=MAX_LIMIT),
-        metadata={"description": f"Page size, 1–{MAX_LIMIT}."},
-    )
-    cursor = fields.String(metadata={"description": "`next_cursor` of the previous page."})
-
-    @validates_schema
-    def _dates_in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            raise ValidationError("Must not be before date_from.", "date_to")
 
 
 class ActionRequestSchema(ActionInSchema):

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.api.auth import api_user, require_api_user
-from core.api.common import DEFAULT_LIMIT, commit, errors, json_body, keyset_page, read_json
+from core.api.common import PageQuerySchema, commit, errors, json_body, keyset_page, read_json
 from core.models import Branch, Customer, Department, User
 from core.services.access import (
     PasswordSchema,
@@ -31,7 +31,6 @@ from core.services.access import (
     update_user,
     users_query,
 )
-from core.services.orders import MAX_LIMIT
 from core.web import db
 
 blp = Blueprint(
@@ -77,19 +76,13 @@ class UserPageSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
-class UserQuerySchema(Schema):
+class UserQuerySchema(PageQuerySchema):
     """Search, filters and paging of the user list."""
 
     q = fields.String(validate=validate.Length(max=200), metadata={"description": "Text to find in e-mail and name."})
     role = fields.String(validate=validate.Length(max=64), metadata={"description": "Only holders of this role."})
     branch = fields.String(validate=validate.Length(max=32), metadata={"description": "Only users of this branch."})
     active = fields.Boolean(metadata={"description": "Only active (true) or deactivated (false) users."})
-    limit = fields.Integer(
-        load_default=DEFAULT_LIMIT,
-        validate=validate.Range(min=1, max=MAX_LIMIT),
-        metadata={"description": f"Page size, 1–{MAX_LIMIT}."},
-    )
-    cursor = fields.String(metadata={"description": "`next_cursor` of the previous page."})
 
 
 def users_out(session: Session, users: Iterable[User]) -> list[dict[str, Any]]:
