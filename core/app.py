@@ -141,9 +141,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["ordo"] = OrdoState(
         instance,
         engine,
-        make_session_factory(engine, registry=registry),
+        make_session_factory(engine, registry=registry, instance=instance),
         registry,
-        make_session_factory(engine, read_only=True, registry=registry),
+        make_session_factory(engine, read_only=True, registry=registry, instance=instance),
     )
     app.teardown_appcontext(close_session)
 

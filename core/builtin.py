@@ -13,6 +13,16 @@ from core.hookspecs import hookimpl
 from core.models import Order, User
 from core.workflow import CORE_STEPS
 
+#: Core's services, each contributing through its own hooks module (registered as
+#: ``core+<service>``, so its contributions count as core's).
+SERVICE_HOOKS = {
+    "notify": "core.notify.hooks",
+    "jobs": "core.jobs.hooks",
+    "calendar": "core.calendar.hooks",
+    "documents": "core.documents.hooks",
+    "attachments": "core.attachments.hooks",
+}
+
 _SELLERS = ("admin", "sales_manager", "sales", "order_clerk")
 _STAFF = ("admin", "general_manager", "sales_manager", "sales", "order_clerk", "warehouse", "finance", "auditor")
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import installation, migrate
 from core.config import Instance, load_instance
-from core.db import make_engine
+from core.db import make_engine, make_session_factory
 from core.models import ApiToken, Branch, Customer, Department, Role, User
 from core.plugins import PluginError, Registry, discover
 from core.security.passwords import PasswordPolicyError, hash_password
@@ -43,6 +43,15 @@ class Context:
 
     def sessions(self) -> sessionmaker[Session]:
         return sessionmaker(self.engine, expire_on_commit=False)
+
+    def registry(self) -> Registry:
+        """The enabled plugins of this database, loaded."""
+        return Registry(installation.enabled_plugins(self.engine))
+
+    def ordo_sessions(self, registry: Registry, read_only: bool = False) -> sessionmaker[Session]:
+        """Sessions like the app's: they carry ``registry`` and the instance (settings,
+        file store), as services, hooks and jobs expect."""
+        return make_session_factory(self.engine, read_only=read_only, registry=registry, instance=self.instance)
 
     def require_initialised(self) -> None:
         if not installation.enabled_plugins_table_exists(self.engine):

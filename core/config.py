@@ -24,9 +24,9 @@ class Instance:
     secret_key: str
 
     @property
-    def attachments(self) -> Path:
-        """Where uploaded documents are kept."""
-        return self.path / "attachments"
+    def files(self) -> Path:
+        """The file store: attachments, issued documents and the logo, named by SHA-256."""
+        return self.path / "files"
 
 
 def instance_path(path: str | os.PathLike[str] | None = None) -> Path:

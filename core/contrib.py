@@ -82,7 +82,12 @@ class Step:
 
 @dataclass(frozen=True)
 class Setting:
-    """A setting an administrator can change: key, type, default and help text."""
+    """A setting an administrator can change: key, type, default and help text.
+
+    ``type`` is ``str``, ``int``, ``float`` or ``bool``. ``choices``, when given, lists
+    the values a ``str`` setting accepts (the admin screen offers a select). ``secret``
+    settings (an SMTP password) are never shown back once stored.
+    """
 
     key: str
     type: type
@@ -90,6 +95,8 @@ class Setting:
     label: str
     help: str = ""
     plugin: str = "core"
+    choices: tuple[str, ...] = ()
+    secret: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,12 +147,19 @@ class DocumentType:
 @dataclass(frozen=True)
 class Job:
     """A scheduled job: ``schedule`` is ``every:<seconds>``, ``daily:HH:MM`` or
-    ``weekly:<mon..sun>:HH:MM``; ``function`` receives ``(session, now)``."""
+    ``weekly:<mon..sun>:HH:MM`` (company time); ``function`` receives ``(session, now)``.
+
+    The function runs inside one transaction that also records the run, so a crash
+    leaves nothing half done and the next pass runs it again. ``timeout`` (seconds) is
+    how long the lease that keeps other workers off lasts. ``label`` shows on screens.
+    """
 
     name: str
     schedule: str
     function: Callable[..., Any]
     plugin: str = "core"
+    label: str = ""
+    timeout: int = 600
 
     def __post_init__(self) -> None:
         if not SCHEDULE.match(self.schedule):
@@ -157,11 +171,34 @@ class Job:
 
 @dataclass(frozen=True)
 class NotificationTemplate:
-    """A message template per language, keyed by ``name``."""
+    """A message template per language, keyed by ``name``.
+
+    ``subject`` and ``body`` map a language (``zh_CN``, ``en``) to a Jinja2 text
+    template; both languages are required. The context passed to ``notify`` fills
+    them (``order``, ``recipient`` and ``company`` are always there).
+    """
 
     name: str
     subject: Mapping[str, str]
     body: Mapping[str, str]
+    plugin: str = "core"
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A way to deliver a notification besides core's e-mail and in-app ones (SMS, chat).
+
+    ``address`` says which address of a recipient it uses (``email`` or ``phone``).
+    ``deliver(message)`` receives the :class:`core.models.OutboxMessage` (rendered
+    subject, body, address) and raises to have delivery retried later with backoff;
+    raise :class:`core.notify.PermanentFailure` for an error no retry will fix.
+    """
+
+    name: str
+    label: str
+    address: str
+    deliver: Callable[..., Any]
     plugin: str = "core"
 
 

@@ -110,15 +110,20 @@ def _disable_pysqlite_autobegin(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def make_session_factory(engine: Engine, read_only: bool = False, registry: Any = None) -> sessionmaker[Session]:
+def make_session_factory(
+    engine: Engine, read_only: bool = False, registry: Any = None, instance: Any = None
+) -> sessionmaker[Session]:
     """A session factory bound to ``engine``; objects stay usable after commit.
 
     ``read_only`` sessions are for work that only reads (page views, reports): on
-    SQLite they never wait for the write lock. ``registry`` is kept in ``session.info``
-    so services and hooks can reach the enabled plugins' settings.
+    SQLite they never wait for the write lock. ``registry`` and ``instance`` are kept in
+    ``session.info`` so services and hooks reach the enabled plugins' settings and the
+    instance's file store without passing them around.
     """
     bind = engine.execution_options(ordo_read_only=True) if read_only else engine
-    return sessionmaker(bind=bind, expire_on_commit=False, info={"ordo_registry": registry})
+    return sessionmaker(
+        bind=bind, expire_on_commit=False, info={"ordo_registry": registry, "ordo_instance": instance}
+    )
 
 
 @contextmanager

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from core.contrib import (
         Action,
+        Channel,
         DocumentType,
         Finding,
         Job,
@@ -128,14 +129,32 @@ def ordo_register_jobs() -> list[Job]:
     """Return the scheduled jobs the plugin needs (name, schedule, function).
 
     Schedules read ``every:<seconds>``, ``daily:HH:MM`` or ``weekly:<mon..sun>:HH:MM``
-    and are checked at start-up. The worker (``ordo worker``, arriving with core's
-    scheduler) runs each job when due; a job must be safe to run again after a crash.
+    and are checked at start-up. The worker (``ordo worker``, or ``ordo jobs run-due``
+    from cron) runs each job when due, one worker at a time (a lease in the database),
+    inside one transaction with the record of its run: a job that crashes has changed
+    nothing and runs again on the next pass. An administrator may change a job's
+    schedule on the Jobs screen.
     """
 
 
 @hookspec
 def ordo_register_notifications() -> list[NotificationTemplate]:
-    """Return notification templates, each with a subject and body per language."""
+    """Return notification templates, each with a subject and body per language.
+
+    Both ``zh_CN`` and ``en`` are required (checked at start-up). Send one with
+    ``core.notify.notify(session, "<name>", to=[...], order=..., context={...})``
+    inside the transaction of the change it reports; the worker delivers it.
+    """
+
+
+@hookspec
+def ordo_register_channels() -> list[Channel]:
+    """Return extra delivery channels (SMS, a chat app) for notifications.
+
+    Core delivers ``email`` (SMTP) and ``inapp`` (the bell) itself. A channel's
+    ``deliver(message)`` is called by the worker; an administrator lists the channels in
+    use in the ``core.notify.channels`` setting.
+    """
 
 
 @hookspec

@@ -21,6 +21,7 @@ import pluggy
 
 from core import builtin, hookspecs
 from core.contrib import (
+    Channel,
     DocumentType,
     Job,
     MigrationBranch,
@@ -31,6 +32,11 @@ from core.contrib import (
 )
 
 ENTRY_POINT_GROUP = "ordo.plugins"
+
+#: The languages every notification template must speak.
+NOTIFICATION_LANGUAGES = ("zh_CN", "en")
+#: Channels core delivers itself; plugins add others (``ordo_register_channels``).
+CORE_CHANNELS = ("email", "inapp")
 
 
 class PluginError(Exception):
@@ -133,6 +139,9 @@ class Registry:
         self.pm = pluggy.PluginManager("ordo")
         self.pm.add_hookspecs(hookspecs)
         self.pm.register(builtin, name="core")
+        for service, module in builtin.SERVICE_HOOKS.items():
+            # Core's services contribute like plugins do, each from its own module.
+            self.pm.register(importlib.import_module(module), name=f"core+{service}")
         for name in self.enabled:
             self.pm.register(self.installed[name].module, name=name)
         for name in self.enabled:
@@ -154,6 +163,8 @@ class Registry:
         self.notifications = self._keyed(
             self._collect("ordo_register_notifications", NotificationTemplate), "name", "notification template"
         )
+        self.channels = self._keyed(self._collect("ordo_register_channels", Channel), "name", "channel")
+        self._check_notifications()
         self.migrations = self._migrations()
         self._check_permissions_used()
 
@@ -185,6 +196,20 @@ class Registry:
                 raise PluginError(f"duplicate {what} {key!r} (from {keyed[key].plugin!r} and {item.plugin!r})")
             keyed[key] = item
         return keyed
+
+    def _check_notifications(self) -> None:
+        """Every template speaks both languages; no channel takes a core channel's name."""
+        for template in self.notifications.values():
+            for part in ("subject", "body"):
+                missing = [lang for lang in NOTIFICATION_LANGUAGES if not getattr(template, part).get(lang)]
+                if missing:
+                    raise PluginError(
+                        f"notification template {template.name!r} of plugin {template.plugin!r} has no {part} in "
+                        + ", ".join(missing)
+                    )
+        for name in CORE_CHANNELS:
+            if name in self.channels:
+                raise PluginError(f"plugin {self.channels[name].plugin!r} registers channel {name!r}, which is core's")
 
     def _permissions(self) -> dict[str, Permission]:
         return self._keyed(self._collect("ordo_register_permissions", Permission), "code", "permission")

@@ -4,7 +4,11 @@ Importing this package registers every core table on :data:`core.db.Base.metadat
 """
 
 from core.models.audit import AuditLog
+from core.models.calendar import CALENDAR_DAY_KINDS, CalendarDay
 from core.models.company import Branch, Company, Department
+from core.models.files import ATTACHMENT_KINDS, IssuedDocument, OrderAttachment
+from core.models.jobs import JobRun, JobState
+from core.models.notify import OUTBOX_STATUSES, Notification, OutboxMessage
 from core.models.order import (
     CHANNELS,
     PAYMENT_METHODS,
@@ -22,23 +26,33 @@ from core.models.system import PluginState, RegistrySignal, SettingValue, StepSe
 from core.models.user import ApiToken, Role, RolePermission, User
 
 __all__ = [
+    "ATTACHMENT_KINDS",
+    "CALENDAR_DAY_KINDS",
     "CHANNELS",
+    "OUTBOX_STATUSES",
     "PAYMENT_METHODS",
     "URGENCIES",
     "ApiToken",
     "AuditLog",
     "Branch",
+    "CalendarDay",
     "Company",
     "Customer",
     "CustomerAddress",
     "CustomerContact",
     "Department",
     "IdempotencyKey",
+    "IssuedDocument",
+    "JobRun",
+    "JobState",
     "LoginAttempt",
+    "Notification",
     "NumberSequence",
     "Order",
+    "OrderAttachment",
     "OrderLine",
     "OrderTransition",
+    "OutboxMessage",
     "PluginState",
     "Product",
     "RegistrySignal",

@@ -21,6 +21,16 @@ class Company(Base):
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     #: The home region (省/市); orders shipped outside it are remote orders (LG-1).
     home_province: Mapped[str] = mapped_column(String(64), default="")
+    #: The days of the week nobody works, as ``sat,sun`` (see :mod:`core.calendar`).
+    weekend_days: Mapped[str] = mapped_column(String(32), default="sat,sun")
+    # The letterhead printed on documents.
+    address: Mapped[str] = mapped_column(String(300), default="")
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    tax_id: Mapped[str] = mapped_column(String(64), default="")
+    #: The logo in the file store (its SHA-256; '' for none) and its image type.
+    logo_sha256: Mapped[str] = mapped_column(String(64), default="")
+    logo_type: Mapped[str] = mapped_column(String(32), default="")
 
     branches: Mapped[list[Branch]] = relationship(back_populates="company")
 

@@ -24,6 +24,8 @@ class Customer(Base):
     tax_id: Mapped[str] = mapped_column(String(64), default="")
     note: Mapped[str] = mapped_column(String(2000), default="")
     active: Mapped[bool] = mapped_column(default=True)
+    #: The language the customer's notifications and documents are written in.
+    language: Mapped[str] = mapped_column(String(8), default="zh_CN")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     contacts: Mapped[list[CustomerContact]] = relationship(

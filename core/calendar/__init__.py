@@ -1,0 +1,1 @@
+"""The company's working calendar (to be filled)."""
