@@ -17,8 +17,10 @@ from core.workflow import CORE_STEPS
 #: ``core+<service>``, so its contributions count as core's).
 SERVICE_HOOKS = {
     "notify": "core.notify.hooks",
+    "inbox": "core.notify.screen_hooks",
     "jobs": "core.jobs.hooks",
     "calendar": "core.calendar.hooks",
+    "company": "core.company.hooks",
     "documents": "core.documents.hooks",
     "attachments": "core.attachments.hooks",
 }

@@ -1,0 +1,1 @@
+"""The company record: letterhead, logo and working week, edited by administrators."""
