@@ -121,9 +121,7 @@ def make_session_factory(
     instance's file store without passing them around.
     """
     bind = engine.execution_options(ordo_read_only=True) if read_only else engine
-    return sessionmaker(
-        bind=bind, expire_on_commit=False, info={"ordo_registry": registry, "ordo_instance": instance}
-    )
+    return sessionmaker(bind=bind, expire_on_commit=False, info={"ordo_registry": registry, "ordo_instance": instance})
 
 
 @contextmanager
