@@ -253,5 +253,9 @@ def _init_login(app: Flask) -> None:
         request.environ[_TOKEN_AUTHENTICATED_KEY] = False
         token = bearer_token(request.headers.get("Authorization"))
         if token:
+            # The token first: its lookup may record the token's use in a short write of
+            # its own, which must happen before the request's session (opened by loading
+            # a cookie's user) takes the write lock, or the two would wait on each other.
+            token_owner = token_user_id(token)
             user = actor()  # the session's user, else the token's
-            request.environ[_TOKEN_AUTHENTICATED_KEY] = user is not None and user.id == token_user_id(token)
+            request.environ[_TOKEN_AUTHENTICATED_KEY] = user is not None and user.id == token_owner

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from core.contrib import DocumentType, Finding, MenuItem, Permission, Step, Transition
+from core.contrib import Finding, MenuItem, Permission, Step, Transition
 from core.hookspecs import hookimpl
 from core.models import Order, User
 from core.workflow import CORE_STEPS
@@ -55,11 +55,6 @@ def ordo_register_permissions() -> list[Permission]:
 @hookimpl
 def ordo_register_steps() -> list[Step]:
     return list(CORE_STEPS)
-
-
-@hookimpl
-def ordo_register_documents() -> list[DocumentType]:
-    return [DocumentType("order_sheet", "Order sheet", "documents/order_sheet.html", "orders.read")]
 
 
 @hookimpl

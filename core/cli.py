@@ -1,4 +1,4 @@
-"""The ``ordo`` command line: init, demo, serve, users, plugins, steps, db.
+"""The ``ordo`` command line: init, demo, serve, worker, jobs, users, plugins, steps, db.
 
 Scriptable and stable: every command runs without prompts when its options are
 given, prints results on stdout and errors on stderr with a non-zero exit status.
@@ -364,6 +364,154 @@ def steps_disable(ctx: Context, key: str) -> None:
     _switch_step(ctx, key, False)
 
 
+# --- worker and scheduled jobs ---------------------------------------------------------
+
+
+def _worker(ctx: Context, name: str | None = None, poll: float = 5.0) -> Any:
+    """A worker on this instance that rebuilds its plugin set when plugins change."""
+    from core.jobs.worker import Worker
+
+    ctx.require_initialised()
+    registry = ctx.registry()
+
+    def reload() -> tuple[sessionmaker[Session], Registry]:
+        fresh = ctx.registry()
+        return ctx.ordo_sessions(fresh), fresh
+
+    return Worker(ctx.ordo_sessions(registry), registry, name=name, poll=poll, reload=reload)
+
+
+def _company_time(value: dt.datetime | None) -> str:
+    from core.clock import COMPANY_TIMEZONE
+
+    return value.astimezone(COMPANY_TIMEZONE).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _echo_run(run: Any) -> None:
+    """One run: its outcome on stdout; a failure's traceback on stderr."""
+    took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else 0.0
+    if run.outcome == "succeeded":
+        click.echo(f"{run.job}: succeeded in {took:.1f} s (run {run.id})")
+    else:
+        last = run.error.strip().splitlines()[-1] if run.error.strip() else "failed"
+        click.echo(f"{run.job}: FAILED (run {run.id}): {last}")
+        click.echo(run.error.rstrip(), err=True)
+
+
+def _echo_delivery(report: Any) -> None:
+    counts = ", ".join(f"{getattr(report, key, 0)} {key}" for key in ("sent", "retried", "failed", "uncertain"))
+    click.echo(f"Deliveries: {counts}")
+
+
+def _echo_pass(report: Any) -> None:
+    """What a worker pass did, as ``jobs run-due`` and ``worker --once`` print it."""
+    for run in report.recovered:
+        click.echo(f"{run.job}: run {run.id} on {run.worker} never finished (worker stopped); marked failed")
+    if not report.runs:
+        click.echo("No job was due.")
+    for run in report.runs:
+        _echo_run(run)
+    if report.delivery is not None:
+        _echo_delivery(report.delivery)
+    for error in report.errors:
+        click.echo(f"Error: {error}", err=True)
+
+
+def _one_pass(ctx: Context, name: str | None) -> None:
+    report = _worker(ctx, name).run_pass()
+    _echo_pass(report)
+    if report.errors:
+        raise click.ClickException("the pass could not run completely: " + "; ".join(report.errors))
+
+
+@cli.command()
+@click.option("--poll", default=5.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds between passes.")
+@click.option("--once", is_flag=True, help="Run one pass and exit (like `ordo jobs run-due`).")
+@click.option("--name", default=None, help="This worker's name in leases and runs. Default: <host>:<pid>.")
+@pass_ctx
+def worker(ctx: Context, poll: float, once: bool, name: str | None) -> None:
+    """Run due jobs and deliver notifications, continuously.
+
+    Any number of workers may share the database (a lease keeps a job on one worker at a
+    time). SIGTERM or Ctrl-C stops after the current pass.
+    """
+    if once:
+        _one_pass(ctx, name)
+        return
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = _worker(ctx, name, poll)
+    click.echo(f"Worker {runner.name} polling every {poll:g} s (instance {ctx.instance.path}); Ctrl-C stops.")
+    runner.run_forever()
+
+
+@cli.group()
+def jobs() -> None:
+    """Scheduled jobs: list them, run one now, or run one pass from cron."""
+
+
+@jobs.command("run-due")
+@click.option("--name", default=None, help="The worker name in leases and runs. Default: <host>:<pid>.")
+@pass_ctx
+def jobs_run_due(ctx: Context, name: str | None) -> None:
+    """One pass: run due jobs and deliver due notifications (for cron).
+
+    Exits 0 even when a job failed (the failure is printed and recorded); non-zero only
+    when the pass itself could not run.
+    """
+    _one_pass(ctx, name)
+
+
+@jobs.command("list")
+@pass_ctx
+def jobs_list(ctx: Context) -> None:
+    """Every registered job: schedule, on/off, next run, last outcome (times in company time)."""
+    from core.jobs.manage import job_rows
+
+    ctx.require_initialised()
+    registry = ctx.registry()
+    with ctx.ordo_sessions(registry, read_only=True)() as session:
+        rows = job_rows(session, registry)
+    if not rows:
+        click.echo("No job is registered.")
+    for row in rows:
+        state = "on " if row.state.enabled else "off"
+        last = row.last_run.outcome if row.last_run else "never run"
+        if row.last_run:
+            last += f" {_company_time(row.last_run.finished_at or row.last_run.started_at)}"
+        running = f"  running on {row.state.lease_owner}" if row.running() else ""
+        click.echo(
+            f"{row.job.name:<32} {row.schedule:<22} {state} next {_company_time(row.state.next_run_at)}  "
+            f"last {last}{running}"
+        )
+
+
+@jobs.command("run")
+@click.argument("name")
+@click.option("--worker-name", "worker_name", default=None, help="The worker name in the lease and run.")
+@pass_ctx
+def jobs_run(ctx: Context, name: str, worker_name: str | None) -> None:
+    """Run job NAME now, due or not, under its lease (refused while another worker runs it)."""
+    from core.jobs.runner import JobError, run_job
+    from core.jobs.worker import default_worker_name
+
+    ctx.require_initialised()
+    registry = ctx.registry()
+    try:
+        run = run_job(
+            ctx.ordo_sessions(registry), registry, name, worker=worker_name or default_worker_name(), force=True
+        )
+    except JobError as exc:
+        known = ", ".join(sorted(registry.jobs)) or "none"
+        raise click.ClickException(f"{exc}; registered jobs: {known}") from None
+    if run is None:
+        raise click.ClickException(f"job {name} is running on another worker now; try again when it has finished")
+    _echo_run(run)
+    if run.outcome != "succeeded":
+        raise SystemExit(1)
+
+
 # --- db -------------------------------------------------------------------------------
 
 
@@ -375,8 +523,13 @@ def db() -> None:
 @db.command("upgrade")
 @pass_ctx
 def db_upgrade(ctx: Context) -> None:
-    """Bring core and every enabled plugin's tables to the newest revision."""
-    migrate.upgrade(ctx.engine, installation.enabled_plugins(ctx.engine))
+    """Bring core and every enabled plugin's tables to the newest revision.
+
+    Permissions that arrived with the new code are granted to their default roles.
+    """
+    granted = installation.upgrade(ctx.engine)
+    if granted:
+        click.echo("Granted to their default roles: " + ", ".join(granted))
     click.echo("Database at head: " + ", ".join(sorted(migrate.current_revisions(ctx.engine))))
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import migrate
 from core.models import Branch, Company, Order, PluginState, RegistrySignal, Role, StepSetting, User
 from core.plugins import PluginError, PluginInfo, Registry, dependency_order, discover
-from core.roles import grant_defaults
+from core.roles import grant_new_permissions
 from core.security.passwords import hash_password
 from core.services import audit
 from core.workflow import Workflow
@@ -68,7 +68,7 @@ def initialise(
             session.add(company)
             session.flush()
             session.add(Branch(company_id=company.id, code="HQ", name="Head office", is_head_office=True))
-        grant_defaults(session, registry.permissions.values())
+        grant_new_permissions(session, registry.permissions.values())
         admin = session.scalar(select(User).where(User.email == admin_email.lower()))
         if admin is None:
             admin = User(email=admin_email.lower(), name="Administrator", language="en")
@@ -81,6 +81,19 @@ def initialise(
         audit.record(session, None, "user", admin.id, "init_admin", {"email": admin.email})
         bump_generation(session)
         return admin
+
+
+def upgrade(engine: Engine, installed: dict[str, PluginInfo] | None = None) -> list[str]:
+    """Migrate core and the enabled plugins to their newest revision and grant the
+    default roles any permission that arrived with the new code; returns those codes."""
+    plugins = enabled_plugins(engine)
+    migrate.upgrade(engine, plugins, installed)
+    with sessionmaker(engine)() as session, session.begin():
+        granted = grant_new_permissions(session, Registry(plugins, installed).permissions.values())
+        if granted:
+            audit.record(session, None, "role", None, "grant_defaults", {"permissions": granted})
+            bump_generation(session)
+    return granted
 
 
 def enable(
@@ -105,7 +118,7 @@ def enable(
             session.add(state)
             audit.record(session, actor, "plugin", None, "enable", {"plugin": name})
         registry = Registry(wanted, installed)
-        grant_defaults(session, [p for p in registry.permissions.values() if p.plugin in new])
+        grant_new_permissions(session, registry.permissions.values())
         bump_generation(session)
     return new
 

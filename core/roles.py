@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.contrib import Permission
-from core.models import Role, RolePermission
+from core.models import KnownPermission, Role, RolePermission
 
 #: code → (name, data scope). Plugins may add roles of their own (review adds one
 #: reviewer role per department) through their permissions' ``default_roles``.
@@ -50,3 +50,18 @@ def grant_defaults(session: Session, permissions: Iterable[Permission]) -> None:
             if permission.code not in role.permission_codes:
                 role.permissions.append(RolePermission(code=permission.code))
     session.flush()
+
+
+def grant_new_permissions(session: Session, permissions: Iterable[Permission]) -> list[str]:
+    """Grant the defaults of every permission not granted before; returns their codes.
+
+    Run by ``ordo init``, when plugins are enabled and by ``ordo db upgrade``, so a
+    permission that arrives with a new version (of core or a plugin) reaches its roles,
+    while one an administrator took away from a role is not handed back.
+    """
+    known = set(session.scalars(select(KnownPermission.code)))
+    new = [p for p in permissions if p.code not in known]
+    grant_defaults(session, new)
+    session.add_all(KnownPermission(code=p.code) for p in new)
+    session.flush()
+    return [p.code for p in new]

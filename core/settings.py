@@ -1,14 +1,49 @@
-"""Registered settings: read with a default, change with a type check and an audit entry."""
+"""Registered settings: read with a default, change with a check and an audit entry.
+
+Plugins declare settings through ``ordo_register_settings`` (:class:`core.contrib.Setting`);
+administrators change them on the settings screen or through ``/api/v1/settings``. Every
+value is checked against its setting's type and choices before anything is stored, a
+batch of changes is stored all together or not at all, and a secret (an SMTP password)
+is never handed back: screens and the API see :data:`SECRET_MASK` when it is set.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.contrib import Setting
+from core.labels import N_
 from core.models import SettingValue, User
 from core.plugins import Registry
 from core.services import ServiceError, audit
+
+#: What screens and the API show instead of a secret that is set.
+SECRET_MASK = "********"
+#: A whole number as typed on a form: digits with an optional sign, nothing else.
+WHOLE_NUMBER = re.compile(r"^[+-]?[0-9]{1,18}$")
+#: The longest text a ``str`` setting takes.
+MAX_TEXT = 2000
+
+# Messages for people, in English (the API's language); screens translate them.
+NOT_BOOL = N_("Expected true or false.")
+NOT_INT = N_("Enter a whole number.")
+NOT_NUMBER = N_("Enter a number.")
+NOT_TEXT = N_("Expected text.")
+NOT_A_CHOICE = N_("Choose one of the offered values.")
+CONTROL_CHARACTERS = N_("Remove control characters (invisible codes) from this text.")
+UNKNOWN_SETTING = N_("Unknown setting.")
+
+
+class InvalidValue(ValueError):
+    """A value a setting does not take; the message says why, for people."""
 
 
 def session_registry(session: Session) -> Registry:
@@ -19,11 +54,19 @@ def session_registry(session: Session) -> Registry:
     return registry
 
 
+def _setting(session: Session, key: str, registry: Registry | None) -> Setting:
+    setting = (registry or session_registry(session)).settings.get(key)
+    if setting is None:
+        raise ServiceError("invalid", f"no setting {key!r}", {key: [UNKNOWN_SETTING]}, status=422)
+    return setting
+
+
 def get_setting(session: Session, key: str, registry: Registry | None = None) -> Any:
     """The value of setting ``key``: the stored one, else its registered default.
 
     Hooks call ``get_setting(session, "plugin.key")``: sessions opened by Ordo carry
-    their registry, so no registry needs passing around.
+    their registry, so no registry needs passing around. Secrets are returned in clear
+    here (the SMTP sender needs the password); only screens and the API mask them.
     """
     setting = (registry or session_registry(session)).settings.get(key)
     if setting is None:
@@ -32,25 +75,203 @@ def get_setting(session: Session, key: str, registry: Registry | None = None) ->
     return setting.default if stored is None else stored.value
 
 
+def check_value(setting: Setting, value: Any) -> Any:
+    """``value`` as ``setting`` stores it, or :class:`InvalidValue` saying why not.
+
+    Types are strict (``"5"`` is no int, ``1`` is no bool); a float setting takes any
+    finite number (JSON numbers arrive as ``Decimal``); a ``str`` with ``choices``
+    takes only those; text has no control characters besides line breaks and tabs.
+    """
+    kind = setting.type
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise InvalidValue(NOT_BOOL)
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidValue(NOT_INT)
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            raise InvalidValue(NOT_NUMBER)
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidValue(NOT_NUMBER)
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            raise InvalidValue(NOT_TEXT)
+        if setting.choices and value not in setting.choices:
+            raise InvalidValue(NOT_A_CHOICE)
+        if len(value) > MAX_TEXT:
+            raise InvalidValue(f"Longer than maximum length {MAX_TEXT}.")
+        if any((ord(c) < 32 or 0x7F <= ord(c) < 0xA0) and c not in "\n\r\t" for c in value):
+            raise InvalidValue(CONTROL_CHARACTERS)
+        return value
+    if not isinstance(value, kind):
+        raise InvalidValue(f"Expected {kind.__name__}.")
+    return value
+
+
+def parse_text(setting: Setting, raw: str | None) -> Any:
+    """A setting's value from a form field's text (``None``: an unticked checkbox).
+
+    For screens: numbers are read from their text, a checkbox is true when ticked; the
+    result still goes through :func:`check_value`.
+    """
+    kind = setting.type
+    if kind is bool:
+        return raw is not None and raw.strip().lower() in ("1", "on", "true", "yes", "y")
+    text = (raw or "").strip()
+    if kind is int:
+        if not WHOLE_NUMBER.match(text):
+            raise InvalidValue(NOT_INT)
+        return int(text)
+    if kind is float:
+        try:
+            return check_value(setting, Decimal(text))
+        except InvalidOperation:
+            raise InvalidValue(NOT_NUMBER) from None
+    # Secrets keep every character as typed (a password may start with a space).
+    return raw or "" if setting.secret else text
+
+
+def public_value(setting: Setting, value: Any) -> Any:
+    """``value`` as screens and the API may show it: a set secret becomes :data:`SECRET_MASK`."""
+    if setting.secret:
+        return SECRET_MASK if value not in (None, "") else ""
+    return value
+
+
+@dataclass(frozen=True)
+class SettingState:
+    """A registered setting as the settings screen and API show it (secrets masked)."""
+
+    setting: Setting
+    #: The current value, :data:`SECRET_MASK` for a secret that is set.
+    value: Any
+    #: Whether an administrator stored a value (False: the default applies).
+    stored: bool
+
+    @property
+    def default(self) -> Any:
+        """The registered default (masked too, for a secret)."""
+        return public_value(self.setting, self.setting.default)
+
+
+def setting_states(session: Session, registry: Registry | None = None) -> list[SettingState]:
+    """Every registered setting with its current value (masked when secret), grouped by plugin.
+
+    One query for all stored values, however many settings there are.
+    """
+    settings = (registry or session_registry(session)).settings
+    rows = session.scalars(select(SettingValue).where(SettingValue.key.in_(list(settings))))
+    stored = {row.key: row.value for row in rows}
+    states = [
+        SettingState(
+            setting,
+            public_value(setting, stored.get(key, setting.default)),
+            key in stored,
+        )
+        for key, setting in settings.items()
+    ]
+    # Core's first, then by plugin; within one, in the order the plugin registered them.
+    return sorted(states, key=lambda s: (s.setting.plugin != "core", s.setting.plugin))
+
+
+def _audit_value(setting: Setting, value: Any) -> Any:
+    return public_value(setting, value) if setting.secret else value
+
+
+def _store(session: Session, setting: Setting, value: Any, actor: User | None) -> bool:
+    """Store an already checked ``value``; False (and no audit entry) when nothing changes."""
+    stored = session.get(SettingValue, setting.key)
+    old = setting.default if stored is None else stored.value
+    if stored is not None and stored.value == value and type(stored.value) is type(value):
+        return False
+    if stored is None:
+        session.add(SettingValue(key=setting.key, value=value))
+    else:
+        stored.value = value
+    audit.record(
+        session,
+        actor,
+        "setting",
+        None,
+        "change",
+        {"key": setting.key, "value": [_audit_value(setting, old), _audit_value(setting, value)]},
+    )
+    return True
+
+
 def set_setting(
     session: Session, key: str, value: Any, actor: User | None = None, registry: Registry | None = None
 ) -> None:
-    """Store a new value for ``key`` after checking it has the registered type."""
-    setting = (registry or session_registry(session)).settings.get(key)
-    if setting is None:
-        raise ServiceError("invalid", f"no setting {key!r}", {"key": ["Unknown setting."]}, status=422)
-    if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, setting.type) or (setting.type is int and isinstance(value, bool)):
-        raise ServiceError(
-            "invalid",
-            f"setting {key!r} takes a {setting.type.__name__}",
-            {"value": [f"Expected {setting.type.__name__}."]},
-        )
+    """Store a new value for ``key`` after checking its type and choices (422 if wrong)."""
+    setting = _setting(session, key, registry)
+    try:
+        checked = check_value(setting, value)
+    except InvalidValue as exc:
+        raise ServiceError("invalid", f"setting {key!r}: {exc}", {key: [str(exc)]}, status=422) from None
+    _store(session, setting, checked, actor)
+
+
+def reset_setting(session: Session, key: str, actor: User | None = None, registry: Registry | None = None) -> bool:
+    """Forget the stored value of ``key`` so its default applies again; False if none was stored."""
+    setting = _setting(session, key, registry)
     stored = session.get(SettingValue, key)
-    old = setting.default if stored is None else stored.value
     if stored is None:
-        session.add(SettingValue(key=key, value=value))
-    else:
-        stored.value = value
-    audit.record(session, actor, "setting", None, "change", {"key": key, "value": [old, value]})
+        return False
+    old = stored.value
+    session.delete(stored)
+    audit.record(
+        session,
+        actor,
+        "setting",
+        None,
+        "reset",
+        {"key": key, "value": [_audit_value(setting, old), _audit_value(setting, setting.default)]},
+    )
+    return True
+
+
+def set_settings(
+    session: Session, values: Mapping[str, Any], actor: User | None = None, registry: Registry | None = None
+) -> list[str]:
+    """Change several settings at once, all or nothing; returns the keys that changed.
+
+    Every value is checked first; if any is bad (or a key is unknown) a
+    :class:`ServiceError` lists each bad key with its reason and nothing is stored.
+    ``None`` resets a setting to its default. For a secret, :data:`SECRET_MASK` means
+    "keep the stored one", so a client may send back what it read.
+    """
+    registry = registry or session_registry(session)
+    checked: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    for key, value in values.items():
+        setting = registry.settings.get(key)
+        if setting is None:
+            problems[key] = [UNKNOWN_SETTING]
+            continue
+        if value is None or (setting.secret and value == SECRET_MASK):
+            checked[key] = value
+            continue
+        try:
+            checked[key] = check_value(setting, value)
+        except InvalidValue as exc:
+            problems[key] = [str(exc)]
+    if problems:
+        raise ServiceError(
+            "invalid", "some settings are not valid: " + ", ".join(sorted(problems)), problems, status=422
+        )
+    changed = []
+    for key, value in checked.items():
+        if value is None:
+            done = reset_setting(session, key, actor, registry)
+        elif value == SECRET_MASK and registry.settings[key].secret:
+            done = False
+        else:
+            done = _store(session, registry.settings[key], value, actor)
+        if done:
+            changed.append(key)
+    return changed

@@ -35,12 +35,16 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
+from core.attachments.service import add_attachment
+from core.documents.archive import issue_document
 from core.models import AuditLog, Order, User
 from core.roles import DEFAULT_ROLES
 from core.testing import ADMIN_PASSWORD, PASSWORD, csrf_token, login, make_order, make_user, token_for
 
 pytestmark = [pytest.mark.req("CORE-3"), pytest.mark.req("CORE-4")]
 
+#: The smallest valid PDF the attachment check accepts (a header and an end-of-file marker).
+_TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 ANONYMOUS = "anonymous"
 ROLES = (*DEFAULT_ROLES, ANONYMOUS)
 #: Rules that take no order and show none: static files and the API's own description.
@@ -71,6 +75,10 @@ class World:
     orders: dict[str, Order]
     customer_ids: dict[str, int]
     product_id: int
+    #: Order id → the id of an attachment on that order (fills ``<attachment_id>``).
+    attachments: dict[int, int] = field(default_factory=dict)
+    #: Order id → the id of an issued order sheet of that order (fills ``<doc_id>``).
+    issued: dict[int, int] = field(default_factory=dict)
     responses: dict[tuple[str, str, str], TestResponse] = field(default_factory=dict)
 
     def call(self, role: str, method: str, path: str) -> TestResponse:
@@ -134,6 +142,16 @@ def world(app: Flask, session: Session, admin: User, seed: dict[str, Any], ordo_
         for order in orders.values():
             session.add(InspectionReport(order_id=order.id, inspector_id=admin.id, passed=True, note="ok"))
         session.commit()
+    # One issued (archived) order sheet per order, for the archive's download endpoints.
+    issued = {
+        order.id: issue_document(session, app.extensions["ordo"].registry, "order_sheet", order, admin, "en").id
+        for order in orders.values()
+    }
+    attachments = {
+        order.id: add_attachment(session, admin, order.id, filename="po.pdf", data=_TINY_PDF, kind="customer_order").id
+        for order in orders.values()
+    }
+    session.commit()
     clients: dict[str, FlaskClient] = {}
     tokens: dict[str, str] = {}
     csrf: dict[str, str] = {}
@@ -156,6 +174,8 @@ def world(app: Flask, session: Session, admin: User, seed: dict[str, Any], ordo_
         orders=orders,
         customer_ids={"local": seed["local"].id, "remote": seed["remote"].id},
         product_id=seed["products"][0].id,
+        attachments=attachments,
+        issued=issued,
     )
 
 
@@ -190,6 +210,14 @@ def _fill(app: Flask, rule: Rule, world: World, order_id: int) -> Iterator[tuple
     for arg in others:
         if arg == "name":
             values[arg] = "confirm"  # an action a draft does not offer: never changes anything
+        elif arg == "doc_id":
+            # The order's own issued order sheet (for a missing order any one: the order decides, 404).
+            values[arg] = world.issued.get(order_id, min(world.issued.values()))
+            yield _build(rule, values), frozenset({registry.documents["order_sheet"].permission})
+            return
+        elif arg == "attachment_id":
+            # The order's own attachment; for a missing order any one (the order decides: 404).
+            values[arg] = world.attachments.get(order_id, min(world.attachments.values()))
         else:
             pytest.fail(f"the matrix does not know how to fill <{arg}> of {rule.rule}; teach _fill")
     yield _build(rule, values), frozenset()
@@ -218,7 +246,9 @@ def _state(session: Session) -> tuple[list[tuple[int, int, str]], int]:
     """Every order's (id, version, step) and the number of audit entries: nothing may change."""
     session.rollback()
     orders = [tuple(r) for r in session.execute(select(Order.id, Order.version, Order.step).order_by(Order.id))]
-    return orders, session.scalar(select(func.count(AuditLog.id))) or 0  # type: ignore[return-value]
+    # Printing a document issues (archives and audits) it: the one write a GET makes by design.
+    audited = select(func.count(AuditLog.id)).where(AuditLog.entity != "issued_document")
+    return orders, session.scalar(audited) or 0  # type: ignore[return-value]
 
 
 # --- the matrix ---------------------------------------------------------------------------

@@ -177,3 +177,17 @@ def test_the_bearer_scheme_is_case_insensitive(client: FlaskClient, session, adm
     # A write with the token needs no CSRF token whatever the scheme's case.
     created = client.post("/api/v1/orders", json=order_payload(), headers={"Authorization": f"{scheme} {token}"})
     assert created.status_code == 201, created.get_json()
+
+
+def test_a_write_with_both_a_login_cookie_and_a_token_does_not_wait_on_itself(client, session, admin, seed):
+    """The token's use is recorded before the request's own write session takes the lock."""
+    token = token_for(session, admin)
+    session.execute(update(ApiToken).values(last_used_at=None))
+    session.commit()
+    login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+    response = client.post("/api/v1/orders", json=order_payload(), headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 201, response.get_data(as_text=True)
+    session.rollback()
+    assert session.scalar(select(ApiToken.last_used_at)) is not None

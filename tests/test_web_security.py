@@ -191,7 +191,8 @@ def test_the_inspection_panel_still_renders_its_form(inspection_app: Flask):
     client = inspection_app.test_client()
     login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     page = client.get(f"/orders/{order_id}").get_data(as_text=True)
-    panel = page[page.index("ordo-plugin-panel") :].split("</section>", 1)[0]
+    start = page.index('<div class="inspection-panel">')
+    panel = page[page.rindex("ordo-plugin-panel", 0, start) :].split("</section>", 1)[0]
     assert "Inspection 验货" in panel
     assert '<div class="inspection-panel">' in panel and "<form" in panel
     assert f'action="/inspection/orders/{order_id}/reports"' in panel
@@ -206,8 +207,8 @@ def test_the_inspection_panel_is_markup(inspection_app: Flask):
         order = session.get(Order, order_id)
         assert admin is not None and order is not None
         with inspection_app.test_request_context(f"/orders/{order.id}"):
-            groups = state.registry.hook.ordo_order_panels(order=order, user=admin, session=session)
-    (panel,) = [p for group in groups for p in group or ()]
+            groups = state.registry.results_by_plugin("ordo_order_panels", order=order, user=admin, session=session)
+    (panel,) = [p for plugin, group in groups if plugin == "inspection" for p in group]
     assert isinstance(panel.html, Markup)
 
 

@@ -1,7 +1,8 @@
 """API: customers (客户) with their contacts and addresses — list, create, read, change, (de)activate.
 
 Thin endpoints over :mod:`core.services.parties`: the services check ``customers.read``
-and ``customers.manage`` and validate with :class:`core.schemas.CustomerSchema`.
+and ``customers.manage`` and validate with :class:`core.services.parties.CustomerRecordSchema`
+(:class:`core.schemas.CustomerSchema` plus the customer's ``language``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from sqlalchemy.orm import selectinload
 from core.api.auth import api_user, require_api_user
 from core.api.common import ListQuerySchema, change_schema, commit, errors, json_body, keyset_page, read_json
 from core.models import Customer
-from core.schemas import CustomerSchema
 from core.services.parties import (
+    CustomerRecordSchema,
     create_customer,
     customers_query,
     get_customer,
@@ -35,12 +36,15 @@ blp = Blueprint(
 )
 blp.before_request(require_api_user)
 
+#: The customer as read and written here: core's fields plus its language.
+CustomerSchema = CustomerRecordSchema
 CustomerChangeSchema = change_schema(CustomerSchema, "CustomerChangeSchema")
 
 EXAMPLE = {
     "code": "C003",
     "name": "重庆渝新五金有限公司",
     "tax_id": "91500000MA5U000000",
+    "language": "zh_CN",
     "contacts": [{"name": "王芳", "phone": "023-6000-0003", "email": "wang@example.com", "role": "buyer"}],
     "addresses": [
         {"label": "warehouse", "province": "重庆市", "city": "重庆市", "region": "西南", "address": "九龙坡区 8 号"}

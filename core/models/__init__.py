@@ -23,7 +23,7 @@ from core.models.party import Customer, CustomerAddress, CustomerContact
 from core.models.product import Product
 from core.models.security import LoginAttempt
 from core.models.system import PluginState, RegistrySignal, SettingValue, StepSetting
-from core.models.user import ApiToken, Role, RolePermission, User
+from core.models.user import ApiToken, KnownPermission, Role, RolePermission, User
 
 __all__ = [
     "ATTACHMENT_KINDS",
@@ -45,6 +45,7 @@ __all__ = [
     "IssuedDocument",
     "JobRun",
     "JobState",
+    "KnownPermission",
     "LoginAttempt",
     "Notification",
     "NumberSequence",

@@ -105,6 +105,20 @@ class User(Base):
         return code in self.permission_codes
 
 
+class KnownPermission(Base):
+    """A permission code whose default grants were made once (at init, enable or upgrade).
+
+    A code registered for the first time — a new core service, a plugin's new version —
+    is granted to its default roles; a known one is not granted again, so an
+    administrator's removal of it from a role stays removed.
+    """
+
+    __tablename__ = "known_permission"
+
+    code: Mapped[str] = mapped_column(String(100), primary_key=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class ApiToken(Base):
     """A bearer token for the API; only its SHA-256 is stored, the token is shown once."""
 

@@ -243,6 +243,11 @@ def visible_orders(actor: User | None) -> Select[tuple[Order]]:
     return select(Order).where(order_scope(actor))
 
 
+def may_see_order(session: Session, actor: User | None, order: Order) -> bool:
+    """Whether ``order`` lies in ``actor``'s data scope (panels and hooks ask before showing)."""
+    return session.scalar(select(Order.id).where(Order.id == order.id, order_scope(actor))) is not None
+
+
 def get_order(session: Session, actor: User | None, order_id: int, *, for_update: bool = False) -> Order:
     """The order ``order_id`` if ``actor`` may see it; 404 otherwise, whether or not it exists."""
     if not 0 < order_id <= MAX_ID:

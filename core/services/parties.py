@@ -4,13 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields, validate
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.models import Branch, Customer, CustomerAddress, CustomerContact, Product, User
 from core.schemas import MAX_ID, CustomerSchema, ProductSchema
 from core.services import NotFound, ServiceError, audit
+
+#: The languages a customer's notifications and documents can be written in.
+CUSTOMER_LANGUAGES = ("zh_CN", "en")
+DEFAULT_CUSTOMER_LANGUAGE = "zh_CN"
+
+
+class CustomerRecordSchema(CustomerSchema):
+    """:class:`CustomerSchema` with the customer's language (zh_CN or en, default zh_CN).
+
+    The language decides in which language status e-mails, digests and documents reach
+    the customer (CORE-7).
+    """
+
+    language = fields.String(
+        load_default=DEFAULT_CUSTOMER_LANGUAGE,
+        validate=validate.OneOf(CUSTOMER_LANGUAGES),
+        metadata={"description": "zh_CN (中文, the default) or en: the language of its notifications."},
+    )
 
 
 def _require(actor: User, code: str) -> None:
@@ -54,13 +72,14 @@ def _refuse_taken(session: Session, column: Any, value: str, current: str | None
 def create_customer(session: Session, actor: User, data: Any) -> Customer:
     """Create a customer with its contacts and addresses; codes are unique."""
     _require(actor, "customers.manage")
-    values = _load(CustomerSchema(), data)
+    values = _load(CustomerRecordSchema(), data)
     _refuse_taken(session, Customer.code, values["code"], None, "Customer code {!r} is taken.")
     customer = Customer(
         code=values["code"],
         name=values["name"],
         tax_id=values["tax_id"],
         note=values["note"],
+        language=values["language"],
         branch_id=_branch_id(session, values.get("branch")),
         owner_id=_owner_id(session, values.get("owner")),
         contacts=[CustomerContact(**c) for c in values["contacts"]],
@@ -68,17 +87,24 @@ def create_customer(session: Session, actor: User, data: Any) -> Customer:
     )
     session.add(customer)
     session.flush()
-    audit.record(session, actor, "customer", customer.id, "create", {"code": customer.code, "name": customer.name})
+    audit.record(
+        session,
+        actor,
+        "customer",
+        customer.id,
+        "create",
+        {"code": customer.code, "name": customer.name, "language": customer.language},
+    )
     return customer
 
 
 def update_customer(session: Session, actor: User, customer: Customer, data: Any) -> Customer:
     """Change a customer; contacts or addresses given replace the existing ones."""
     _require(actor, "customers.manage")
-    values = _load(CustomerSchema(), data, partial=True)
+    values = _load(CustomerRecordSchema(), data, partial=True)
     if "code" in values:
         _refuse_taken(session, Customer.code, values["code"], customer.code, "Customer code {!r} is taken.")
-    scalar: dict[str, Any] = {k: values[k] for k in ("code", "name", "tax_id", "note") if k in values}
+    scalar: dict[str, Any] = {k: values[k] for k in ("code", "name", "tax_id", "note", "language") if k in values}
     changes = audit.diff(customer, scalar)
     for key, value in scalar.items():
         setattr(customer, key, value)

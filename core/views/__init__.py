@@ -118,7 +118,7 @@ def init_views(app: Flask) -> None:
 
 
 def _register_screen_blueprints(app: Flask) -> None:
-    from core.views import admin, audit, customers, orders, products, roles, tokens, users
+    from core.views import admin, audit, customers, orders, products, roles, settings, tokens, users
 
-    for module in (orders, customers, products, admin, audit, users, roles, tokens):
+    for module in (orders, customers, products, admin, audit, users, roles, tokens, settings):
         app.register_blueprint(module.bp)

@@ -23,6 +23,7 @@ from core.models import Branch, Customer, User
 from core.services import ServiceError
 from core.services.orders import OrderFilters, list_orders
 from core.services.parties import (
+    DEFAULT_CUSTOMER_LANGUAGE,
     create_customer,
     customers_query,
     get_customer,
@@ -47,6 +48,8 @@ bp = screen_blueprint("customers", __name__, url_prefix="/customers")
 
 CONTACT_FIELDS = ("name", "phone", "email", "role")
 ADDRESS_FIELDS = ("label", "province", "city", "district", "region", "address", "postcode")
+#: The languages a customer is written to in, each named in its own language.
+LANGUAGE_CHOICES = (("zh_CN", "中文"), ("en", "English"))
 
 
 class CustomerForm(FlaskForm):
@@ -56,6 +59,12 @@ class CustomerForm(FlaskForm):
     name = StringField(_l("Name"), render_kw={"maxlength": 200, "required": True})
     tax_id = StringField(_l("Tax ID"), render_kw={"maxlength": 64})
     branch = SelectField(_l("Branch"), validate_choice=False)
+    language = SelectField(
+        _l("Language"),
+        choices=select_choices(LANGUAGE_CHOICES),
+        default=DEFAULT_CUSTOMER_LANGUAGE,
+        validate_choice=False,
+    )
     note = TextAreaField(_l("Note"), render_kw={"rows": 2, "maxlength": 2000})
 
 
@@ -80,6 +89,7 @@ def customer_input(
         "tax_id": (form.tax_id.data or "").strip(),
         "note": (form.note.data or "").strip(),
         "branch": form.branch.data or None,
+        "language": form.language.data or DEFAULT_CUSTOMER_LANGUAGE,
         "contacts": [{k: v for k, v in c.items() if v or k != "email"} for c in contacts],
         "addresses": [dict(a) for a in addresses],
     }

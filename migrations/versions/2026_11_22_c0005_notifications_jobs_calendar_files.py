@@ -7,6 +7,7 @@ Create Date: 2026-11-22
 
 """
 
+import datetime as dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -22,7 +23,18 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Upgrade schema."""
+    """Create the services' tables; remember the permissions already granted."""
+    known = op.create_table(
+        "known_permission",
+        sa.Column("code", sa.String(length=100), nullable=False),
+        sa.Column("first_seen_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_known_permission")),
+    )
+    # Every code some role holds was granted before: ``ordo db upgrade`` grants only the
+    # codes that are new, so an administrator's earlier removals are not undone.
+    codes = op.get_bind().execute(sa.text("SELECT DISTINCT code FROM role_permission")).scalars()
+    now = dt.datetime.now(dt.UTC)
+    op.bulk_insert(known, [{"code": code, "first_seen_at": now} for code in codes])
     op.create_table(
         "job_run",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -186,7 +198,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Downgrade schema."""
+    """Drop what upgrade added."""
+    op.drop_table("known_permission")
     op.drop_column("customer", "language")
     op.drop_column("company", "logo_type")
     op.drop_column("company", "logo_sha256")

@@ -1,0 +1,300 @@
+"""What a file really is, judged by its content, and whether its name agrees.
+
+A browser's ``Content-Type`` and a file's name are whatever the sender says; an
+executable renamed ``contract.pdf`` must not be stored as a PDF. :func:`detect` reads
+the bytes: magic numbers for PDF and images (through ``filetype``), the part names of a
+ZIP for Office Open XML and OFD (read from the central directory, never extracted), the
+directory of an OLE compound file for legacy Word and Excel, and a strict decoding
+check for plain text. Anything else — programs, web pages, SVG, scripts, archives in
+general — is refused, and so is a name whose extension disagrees with the content.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zipfile
+from dataclasses import dataclass
+
+import filetype
+
+from core.labels import N_
+
+#: A detected type's canonical extension → its MIME type. Text types carry their charset.
+MIME_TYPES = {
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "gif": "image/gif",
+    "tif": "image/tiff",
+    "webp": "image/webp",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "doc": "application/msword",
+    "xls": "application/vnd.ms-excel",
+    "ppt": "application/vnd.ms-powerpoint",
+    "ofd": "application/ofd",
+    "txt": "text/plain",
+    "csv": "text/csv",
+}
+
+#: The extensions a file name may have for each detected type.
+NAME_EXTENSIONS = {
+    "pdf": ("pdf",),
+    "png": ("png",),
+    "jpg": ("jpg", "jpeg", "jpe"),
+    "gif": ("gif",),
+    "tif": ("tif", "tiff"),
+    "webp": ("webp",),
+    "docx": ("docx",),
+    "xlsx": ("xlsx",),
+    "pptx": ("pptx",),
+    "doc": ("doc",),
+    "xls": ("xls",),
+    "ppt": ("ppt",),
+    "ofd": ("ofd",),
+    "txt": ("txt",),
+    "csv": ("csv",),
+}
+
+#: Types recognised by their magic number (``filetype``'s name → ours).
+_MAGIC_TYPES = {"pdf": "pdf", "png": "png", "apng": "png", "jpg": "jpg", "gif": "gif", "tif": "tif", "webp": "webp"}
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: Programs, by their first bytes: Windows (MZ), Linux (ELF), macOS (Mach-O, both byte orders, fat).
+_PROGRAM_MAGIC = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
+#: Markup a browser would render as a page (the WHATWG MIME-sniffing HTML patterns, plus SVG/XML).
+_MARKUP = re.compile(
+    rb"^\s*<(!doctype\s+html|html|head|script|iframe|h1|div|font|table|a|style|title|b|body|br|p|!--|\?xml|svg)[\s>/]",
+    re.IGNORECASE,
+)
+#: C0 control characters that never appear in a text document (tab, LF, FF and CR do).
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+class FileTypeRefused(ValueError):
+    """The file's content is not an accepted type, or its name disagrees with it.
+
+    ``template`` and ``params`` hold the reason in a form screens translate; ``str()``
+    is the English reason the API answers with.
+    """
+
+    def __init__(self, template: str, **params: str):
+        super().__init__(template % params)
+        self.template = template
+        self.params = params
+
+
+@dataclass(frozen=True)
+class DetectedType:
+    """A file's type as found in its content: canonical ``extension`` and ``mime`` type."""
+
+    extension: str
+    mime: str
+
+    @property
+    def label(self) -> str:
+        """How people name the type: ``PDF``, ``DOCX``, ``CSV``."""
+        return self.extension.upper()
+
+
+def name_extension(filename: str) -> str:
+    """The lower-case extension of ``filename`` without the dot ('' when it has none)."""
+    stem, dot, extension = filename.rpartition(".")
+    return extension.lower() if dot and stem.strip() else ""
+
+
+def detect(data: bytes, filename: str) -> DetectedType:
+    """The type of ``data``, checked against the extension of ``filename``.
+
+    Raises :class:`FileTypeRefused` when the content is of no accepted type (saying
+    what it looks like when that is known) or when the name's extension belongs to
+    another type. A name without an extension is accepted; the caller adds one.
+    """
+    found = sniff(data)
+    extension = name_extension(filename)
+    if found is None:
+        raise unknown_content(data, filename)
+    if found.extension == "txt" and extension == "csv":
+        return DetectedType("csv", found.mime.replace("text/plain", "text/csv"))
+    if extension and extension not in NAME_EXTENSIONS[found.extension]:
+        raise FileTypeRefused(
+            N_("“%(name)s” is named .%(named)s but its content is %(type)s"),
+            name=filename,
+            named=extension,
+            type=found.label,
+        )
+    return found
+
+
+def sniff(data: bytes) -> DetectedType | None:
+    """The accepted type ``data`` holds, judged by content alone; None if it is none of them.
+
+    Plain text comes back as ``txt`` (CSV cannot be told from text by content; the file
+    name decides, see :func:`detect`).
+    """
+    if not data:
+        return None
+    if data.startswith(_ZIP_MAGIC):
+        return _zip_type(data)
+    if data.startswith(_OLE_MAGIC):
+        return _ole_type(data)
+    kind = filetype.guess(data)
+    if kind is not None:
+        extension = _MAGIC_TYPES.get(kind.extension)
+        return DetectedType(extension, MIME_TYPES[extension]) if extension else None
+    charset = text_charset(data)
+    return DetectedType("txt", f"text/plain; charset={charset}") if charset else None
+
+
+def unknown_content(data: bytes, filename: str) -> FileTypeRefused:
+    """The refusal of content no accepted type matched, saying what it is when that is known."""
+    if data.startswith(_PROGRAM_MAGIC) or data.startswith(b"#!"):
+        return FileTypeRefused(N_("“%(name)s” is a program or script; such files are not accepted"), name=filename)
+    if _MARKUP.match(data[:1024].removeprefix(b"\xef\xbb\xbf")):
+        return FileTypeRefused(
+            N_("“%(name)s” is a web page, SVG or XML file; such files are not accepted"), name=filename
+        )
+    if data.startswith(_ZIP_MAGIC):
+        return FileTypeRefused(N_("“%(name)s” is an archive; upload the documents in it one by one"), name=filename)
+    if data.startswith(_OLE_MAGIC):
+        return FileTypeRefused(
+            N_("“%(name)s” is an OLE file but not a Word, Excel or PowerPoint document"), name=filename
+        )
+    kind = filetype.guess(data)
+    if kind is not None:
+        return FileTypeRefused(
+            N_("“%(name)s” is a %(type)s file, which is not an accepted document type"),
+            name=filename,
+            type=kind.extension.upper(),
+        )
+    return FileTypeRefused(N_("the content of “%(name)s” is not an accepted document type"), name=filename)
+
+
+# --- plain text -------------------------------------------------------------------
+
+
+def text_charset(data: bytes) -> str | None:
+    """``utf-8`` or ``gb18030`` if ``data`` is plain text in that encoding, else None.
+
+    Text has no NUL or other control bytes besides tab, line breaks and form feed, and
+    is not markup (an HTML page or SVG renamed ``.txt`` is refused).
+    """
+    body = data.removeprefix(b"\xef\xbb\xbf")
+    if _CONTROL.search(body) or _MARKUP.match(body[:1024]) or body.startswith(b"#!"):
+        return None
+    for charset in ("utf-8", "gb18030"):
+        try:
+            body.decode(charset)
+        except UnicodeDecodeError:
+            continue
+        return charset
+    return None
+
+
+# --- ZIP containers: Office Open XML and OFD ---------------------------------------
+
+#: The main part of each Office Open XML document type.
+_OOXML_PARTS = (("word/document.xml", "docx"), ("xl/workbook.xml", "xlsx"), ("ppt/presentation.xml", "pptx"))
+
+
+def _zip_type(data: bytes) -> DetectedType | None:
+    """OOXML (docx/xlsx/pptx) or OFD by the ZIP's part names; None for other archives.
+
+    Only the central directory is read; nothing is decompressed or extracted. Office
+    files with macros (a ``vbaProject.bin`` part) are refused.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return None
+    if "OFD.xml" in names:
+        return DetectedType("ofd", MIME_TYPES["ofd"])
+    if "[Content_Types].xml" not in names:
+        return None
+    if any(name.lower().endswith("vbaproject.bin") for name in names):
+        raise FileTypeRefused(N_("the document contains macros; save it without macros (as .docx or .xlsx)"))
+    for part, extension in _OOXML_PARTS:
+        if part in names:
+            return DetectedType(extension, MIME_TYPES[extension])
+    return None
+
+
+# --- OLE compound files: legacy Word, Excel, PowerPoint ----------------------------
+
+#: The stream that makes an OLE file a document of each kind.
+_OLE_STREAMS = (("WordDocument", "doc"), ("Workbook", "xls"), ("Book", "xls"), ("PowerPoint Document", "ppt"))
+_END_OF_CHAIN = 0xFFFFFFFE
+_MAX_SECTOR_ID = 0xFFFFFFFA
+
+
+def _ole_type(data: bytes) -> DetectedType | None:
+    """doc, xls or ppt by the streams in an OLE file's directory; None for any other OLE
+    file (an MSI installer is one) or a damaged one."""
+    try:
+        names = ole_stream_names(data)
+    except ValueError:
+        return None
+    for stream, extension in _OLE_STREAMS:
+        if stream in names:
+            return DetectedType(extension, MIME_TYPES[extension])
+    return None
+
+
+def ole_stream_names(data: bytes) -> set[str]:
+    """The names in an OLE compound file's directory (MS-CFB), read without a library.
+
+    Follows the FAT chain of the directory with every sector id and the chain length
+    checked, so a crafted file cannot loop or read out of bounds; ``ValueError`` if damaged.
+    """
+    if len(data) < 512 or not data.startswith(_OLE_MAGIC):
+        raise ValueError("not an OLE compound file")
+    (sector_shift,) = struct.unpack_from("<H", data, 0x1E)
+    if sector_shift not in (9, 12):
+        raise ValueError("bad sector size")
+    size = 1 << sector_shift
+    sector_count = (len(data) - size) // size if len(data) > size else 0
+    fat_sectors = _difat(data, size, sector_count)
+    fat: list[int] = []
+    for sector in fat_sectors:
+        fat.extend(struct.unpack_from(f"<{size // 4}I", _sector(data, size, sector, sector_count)))
+    names: set[str] = set()
+    (directory,) = struct.unpack_from("<I", data, 0x30)
+    for _ in range(sector_count + 1):
+        if directory == _END_OF_CHAIN:
+            return names
+        raw = _sector(data, size, directory, sector_count)
+        for offset in range(0, size, 128):
+            entry = raw[offset : offset + 128]
+            length, kind = struct.unpack_from("<HB", entry, 64)
+            if kind in (1, 2, 5) and 2 <= length <= 64:
+                names.add(entry[: length - 2].decode("utf-16-le", errors="replace"))
+        if directory >= len(fat):
+            raise ValueError("directory chain leaves the FAT")
+        directory = fat[directory]
+    raise ValueError("directory chain loops")
+
+
+def _difat(data: bytes, size: int, sector_count: int) -> list[int]:
+    """The sector ids of the FAT: 109 in the header, the rest in a chain of DIFAT sectors."""
+    entries = list(struct.unpack_from("<109I", data, 0x4C))
+    (following,) = struct.unpack_from("<I", data, 0x44)
+    for _ in range(sector_count + 1):
+        if following > _MAX_SECTOR_ID:
+            break
+        raw = struct.unpack_from(f"<{size // 4}I", _sector(data, size, following, sector_count))
+        entries.extend(raw[:-1])
+        following = raw[-1]
+    else:
+        raise ValueError("DIFAT chain loops")
+    return [sector for sector in entries if sector <= _MAX_SECTOR_ID]
+
+
+def _sector(data: bytes, size: int, sector: int, sector_count: int) -> bytes:
+    if sector >= sector_count:
+        raise ValueError(f"sector {sector} lies outside the file")
+    start = (sector + 1) * size
+    return data[start : start + size]

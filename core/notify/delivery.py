@@ -1,0 +1,288 @@
+"""The worker's side of the outbox: claim due messages, deliver them, record what happened.
+
+One pass (:func:`deliver_due`, called by ``ordo worker`` and ``ordo jobs run-due``):
+
+1. Recover messages whose worker vanished (``sending`` with an expired lease): back to
+   ``queued`` if nothing was handed over yet, else ``uncertain`` — it may have arrived,
+   so an administrator decides instead of the worker sending it twice.
+2. Claim a batch with one conditional UPDATE (``status='queued'`` and due → ``sending``,
+   with this pass's token and a lease), so several workers on SQLite or PostgreSQL
+   never claim the same message.
+3. Deliver each message in its own short transactions, never holding a database
+   transaction open while talking to a server: ``sent``; or back to ``queued`` with
+   exponential backoff and the error kept; or ``failed`` on a permanent error or after
+   ``core.notify.max_attempts`` attempts. Messages are never deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db import utcnow
+from core.files import file_store
+from core.models import IssuedDocument, OutboxMessage
+from core.notify.email import Attachment, DeliveryError, SmtpSettings, SmtpTransport
+from core.notify.recipients import PermanentFailure
+from core.plugins import Registry
+from core.settings import get_setting
+
+log = logging.getLogger(__name__)
+
+#: How long a claimed message stays reserved for the worker that claimed it.
+LEASE = dt.timedelta(minutes=5)
+#: Retry delays: 60 s after the first attempt, doubling, at most 6 hours.
+BACKOFF_BASE = dt.timedelta(seconds=60)
+BACKOFF_CAP = dt.timedelta(hours=6)
+ERROR_LIMIT = 2000
+
+STOPPED_BEFORE = "the worker stopped before handing the message over; queued again"
+STOPPED_DURING = (
+    "the worker stopped while handing the message over at {at}: it may have been delivered. "
+    "Resend it (retry) or mark it sent."
+)
+
+
+@dataclass
+class DeliveryReport:
+    """What one pass did: messages sent, queued again for a retry, failed, found uncertain."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    #: Messages of vanished workers put back in the queue (nothing had been handed over).
+    recovered: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Messages this pass settled one way or another (sent, retried, failed, uncertain)."""
+        return self.sent + self.retried + self.failed + self.uncertain
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """How long to wait after attempt number ``attempts`` failed: 60 s · 2^(attempts−1), ≤ 6 h."""
+    return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+
+
+def deliver_due(
+    sessions: sessionmaker[Session],
+    registry: Registry,
+    *,
+    worker: str,
+    now: dt.datetime | None = None,
+    limit: int = 50,
+) -> DeliveryReport:
+    """Deliver up to ``limit`` due outbox messages; safe to run in many workers at once.
+
+    ``now`` (aware UTC) lets tests and ``ordo jobs run-due`` fix the time; it advances
+    with the real clock while the pass runs.
+    """
+    clock = _clock(now)
+    report = DeliveryReport()
+    token = f"{worker[:40]}/{uuid.uuid4().hex[:16]}"
+    with sessions() as session, session.begin():
+        _recover(session, clock(), report)
+        settings = SmtpSettings.load(session, registry)
+        max_attempts = int(get_setting(session, "core.notify.max_attempts", registry))
+    with sessions() as session, session.begin():
+        claimed = _claim(session, token, clock(), limit)
+    if not claimed:
+        return report
+    with SmtpTransport(settings) as transport:
+        for message_id in claimed:
+            with sessions() as session:
+                _deliver_one(session, registry, transport, message_id, token, clock, max_attempts, report)
+    log.info("outbox pass %s: %s", token, report)
+    return report
+
+
+def _clock(now: dt.datetime | None) -> Callable[[], dt.datetime]:
+    if now is None:
+        return utcnow
+    started = time.monotonic()
+    return lambda: now + dt.timedelta(seconds=time.monotonic() - started)
+
+
+def _recover(session: Session, now: dt.datetime, report: DeliveryReport) -> None:
+    """Settle messages whose lease ran out while ``sending`` (their worker is gone)."""
+    stale = (OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now)
+    report.recovered += _rowcount(
+        session.execute(
+            update(OutboxMessage)
+            .where(stale, OutboxMessage.handed_at.is_(None))
+            .values(status="queued", claimed_by="", lease_until=None, next_attempt_at=now, last_error=STOPPED_BEFORE)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for message in session.scalars(select(OutboxMessage).where(stale, OutboxMessage.handed_at.is_not(None))):
+        message.status = "uncertain"
+        message.claimed_by = ""
+        message.lease_until = None
+        message.last_error = STOPPED_DURING.format(at=message.handed_at.isoformat() if message.handed_at else "?")
+        report.uncertain += 1
+
+
+def _claim(session: Session, token: str, now: dt.datetime, limit: int) -> list[int]:
+    """Claim up to ``limit`` due messages for ``token``; return their ids, oldest due first."""
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(
+        update(OutboxMessage)
+        # Re-checked per row, so a message another worker took meanwhile is skipped.
+        .where(OutboxMessage.id.in_(due.scalar_subquery()), OutboxMessage.status == "queued")
+        .values(
+            status="sending",
+            claimed_by=token,
+            lease_until=now + LEASE,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.claimed_by == token, OutboxMessage.status == "sending")
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        )
+    )
+
+
+def _deliver_one(
+    session: Session,
+    registry: Registry,
+    transport: SmtpTransport,
+    message_id: int,
+    token: str,
+    clock: Callable[[], dt.datetime],
+    max_attempts: int,
+    report: DeliveryReport,
+) -> None:
+    """Deliver one claimed message and record the outcome, in transactions of its own."""
+    # Renew the lease first: if it ran out while earlier messages were sent, another
+    # worker may have taken this one, and then it is that worker's.
+    renewed = _rowcount(
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == "sending", OutboxMessage.claimed_by == token)
+            .values(lease_until=clock() + LEASE)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if renewed != 1:
+        session.rollback()
+        return
+    message = session.get(OutboxMessage, message_id)
+    assert message is not None
+    try:
+        attachment = _attachment(session, message)
+    except PermanentFailure as exc:
+        _settle_failed(message, str(exc), report)
+        _release(message)
+        session.commit()
+        return
+    session.commit()  # no transaction stays open while a server is being talked to
+
+    def hand_over() -> None:
+        message.handed_at = clock()
+        try:
+            session.commit()
+        except Exception as exc:
+            session.rollback()  # the row reloads as it is stored: not handed over
+            raise DeliveryError(f"could not record the hand-over, so nothing was sent: {exc}") from exc
+
+    try:
+        if message.channel == "email":
+            transport.send(message, attachment, hand_over)
+        elif message.channel == "inapp":
+            raise PermanentFailure("in-app notifications are written directly, never through the outbox")
+        elif message.channel in registry.channels:
+            hand_over()
+            try:
+                registry.channels[message.channel].deliver(message)
+            except Exception:
+                # The channel answered with an error: it says nothing was delivered.
+                message.handed_at = None
+                raise
+        else:
+            raise DeliveryError(f"channel {message.channel!r} is not available (is its plugin enabled?)")
+    except PermanentFailure as exc:
+        _settle_failed(message, str(exc), report)
+    except Exception as exc:  # any transport error is recorded on the message
+        if message.handed_at is not None:
+            message.status = "uncertain"
+            message.last_error = _error(
+                f"the connection was lost while handing the message over ({_name(exc)}); it may have been "
+                "delivered. Resend it (retry) or mark it sent."
+            )
+            report.uncertain += 1
+        elif message.attempts >= max_attempts:
+            _settle_failed(message, f"gave up after {message.attempts} attempts: {_name(exc)}", report)
+        else:
+            message.status = "queued"
+            message.next_attempt_at = clock() + backoff(message.attempts)
+            message.last_error = _error(_name(exc))
+            report.retried += 1
+    else:
+        message.status = "sent"
+        message.sent_at = clock()
+        message.last_error = ""
+        report.sent += 1
+    _release(message)
+    session.commit()
+
+
+def _release(message: OutboxMessage) -> None:
+    """Drop this pass's claim on ``message`` (its state says what happens next)."""
+    message.claimed_by = ""
+    message.lease_until = None
+
+
+def _attachment(session: Session, message: OutboxMessage) -> Attachment | None:
+    """The issued document sent with ``message``, read (and checked) from the file store."""
+    if message.document_id is None or message.channel != "email":
+        return None
+    document = session.get(IssuedDocument, message.document_id)
+    if document is None:
+        raise PermanentFailure(f"the attached document #{message.document_id} no longer exists")
+    try:
+        content = file_store(session).get(document.sha256)
+    except FileNotFoundError:
+        raise PermanentFailure(
+            f"the file of document {document.filename!r} is missing from the file store ({document.sha256})"
+        ) from None
+    return Attachment(filename=document.filename, content=content)
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE changed (``Result`` is typed without it; the cursor result has it)."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _settle_failed(message: OutboxMessage, error: str, report: DeliveryReport) -> None:
+    message.status = "failed"
+    message.handed_at = None
+    message.last_error = _error(error)
+    report.failed += 1
+
+
+def _name(exc: BaseException) -> str:
+    text = str(exc)
+    return text if isinstance(exc, DeliveryError | PermanentFailure) and text else f"{type(exc).__name__}: {text}"
+
+
+def _error(text: str) -> str:
+    return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 1] + "…"
