@@ -128,7 +128,7 @@ def demo(ctx: Context) -> None:
     from core.demo import DEMO_PASSWORD, DemoRefused, demo_logins, load_demo
 
     try:
-        created = load_demo(ctx.engine)
+        created = load_demo(ctx.engine, ctx.instance)
     except DemoRefused as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("Demo company loaded." if created else "Demo company already present.")

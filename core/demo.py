@@ -15,8 +15,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import company_now
+from core.config import Instance
+from core.db import make_session_factory
 from core.installation import enabled_plugins, initialise
-from core.models import Branch, Company, Department, Role, User
+from core.models import Branch, CalendarDay, Company, Department, Role, User
 from core.plugins import Registry
 from core.security.passwords import hash_password
 from core.services.orders import create_order, load_order_input, take_action
@@ -217,11 +219,25 @@ ORDERS: tuple[tuple[str, str, list[tuple[str, str]], tuple[str, ...], str], ...]
 )
 
 
+#: The letterhead printed on the demo's documents.
+LETTERHEAD = {
+    "address": "重庆市渝北区金开大道 99 号 (No. 99 Jinkai Avenue, Yubei, Chongqing)",
+    "phone": "023-6700-0000",
+    "email": "orders@yuxin.example",
+    "tax_id": "91500112MA5UDEMO01",
+}
+#: Days off besides weekends (the real calendar is the administrator's: Working calendar).
+HOLIDAYS = (
+    *((dt.date(2026, 10, day), "国庆节 National Day") for day in range(1, 8)),
+    (dt.date(2027, 1, 1), "元旦 New Year's Day"),
+)
+
+
 class DemoRefused(Exception):
     """The database already holds a real company; the demo loads only into a new one."""
 
 
-def load_demo(engine: Engine) -> bool:
+def load_demo(engine: Engine, instance: Instance | None = None) -> bool:
     """Create the demo company in a new database; returns False if it is there already.
 
     Refuses a database that holds another company: the demo's administrator has a
@@ -237,11 +253,14 @@ def load_demo(engine: Engine) -> bool:
                     "this database already holds a company; load the demo into a new instance "
                     "(ordo --instance DIR demo)"
                 )
-    factory = sessionmaker(engine, expire_on_commit=False)
     initialise(engine, ADMIN_EMAIL, DEMO_PASSWORD, company_name="重庆渝信贸易有限公司 Chongqing Yuxin Trading Co.")
     registry = Registry(enabled_plugins(engine))
+    # Sessions like the app's: notices, documents and the logo need the registry and files.
+    factory = make_session_factory(engine, registry=registry, instance=instance)
     with factory() as session, session.begin():
         _populate(session, registry)
+        if instance is not None:
+            _paperwork(session, registry)
     return True
 
 
@@ -249,6 +268,9 @@ def _populate(session: Session, registry: Registry) -> None:
     company = session.scalar(select(Company).order_by(Company.id))
     assert company is not None
     company.home_province = "重庆市"
+    for key, value in LETTERHEAD.items():
+        setattr(company, key, value)
+    session.add_all(CalendarDay(company_id=company.id, day=day, kind="holiday", name=name) for day, name in HOLIDAYS)
     hq = session.scalar(select(Branch).where(Branch.code == "HQ"))
     assert hq is not None
     hq.name = BRANCHES[0][1]
@@ -322,6 +344,37 @@ def _populate(session: Session, registry: Registry) -> None:
             actor = users[seller] if action == "submit" else manager
             take_action(session, registry, actor, order, action, reason if action in ("cancel", "reject") else "")
     session.flush()
+
+
+def _paperwork(session: Session, registry: Registry) -> None:
+    """The logo, and an order confirmation (订单确认书) issued and e-mailed to its customer."""
+    from core.company.service import set_logo
+    from core.documents.mail import send_document
+    from core.models import Order
+
+    admin = session.scalar(select(User).where(User.email == ADMIN_EMAIL))
+    assert admin is not None
+    set_logo(session, admin, demo_logo())
+    confirmed = session.scalars(select(Order).where(Order.status == "confirmed").order_by(Order.id)).first()
+    if confirmed is not None:
+        send_document(session, registry, "order_confirmation", confirmed.id, admin, version=confirmed.version)
+
+
+def demo_logo() -> bytes:
+    """A small PNG logo for the demo company, drawn here (no image file in the source)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (240, 120), "white")
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((10, 10, 110, 110), fill=(178, 34, 34))
+    draw.ellipse((35, 35, 85, 85), fill="white")
+    draw.rectangle((125, 40, 230, 52), fill=(178, 34, 34))
+    draw.rectangle((125, 68, 200, 80), fill=(90, 90, 90))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 def demo_logins() -> list[tuple[str, str]]:

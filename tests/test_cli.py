@@ -148,6 +148,30 @@ def test_demo_has_orders_in_every_state_and_is_idempotent(ordo):
         assert "重庆市" in remote and any(p != "重庆市" for p in remote)
 
 
+@pytest.mark.req("CORE-7")
+def test_demo_shows_customer_status_mails_in_the_outbox_and_a_chinese_order_confirmation(ordo):
+    import io
+
+    from pypdf import PdfReader
+
+    from core.files import FileStore
+    from core.models import Customer, IssuedDocument, OutboxMessage
+
+    ordo("demo")
+    with Session(_engine(ordo)) as s:
+        status_mails = s.scalars(select(OutboxMessage).where(OutboxMessage.template == "order_status_changed")).all()
+        assert status_mails and all(m.status == "queued" and m.channel == "email" for m in status_mails)
+        assert any("订单" in m.subject for m in status_mails)
+        issued = s.scalars(select(IssuedDocument).where(IssuedDocument.document == "order_confirmation")).one()
+        order = s.get(Order, issued.order_id)
+        customer = s.get(Customer, order.customer_id)
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.document_id == issued.id)).one()
+        assert sent.template == "document_issued" and sent.address == customer.contacts[0].email
+        pdf = FileStore(ordo.instance / "files").get(issued.sha256)
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "订单确认书" in text and order.number in text and customer.name.split()[0] in text
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

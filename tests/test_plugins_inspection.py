@@ -314,3 +314,70 @@ def test_the_order_page_shows_the_panel(app, client, session, state, admin, seed
     take_action(session, state.registry, admin, session.get(Order, order.id), "pass_inspection")
     session.commit()
     assert session.get(Order, order.id).step == "confirmed"
+
+
+# --- a notification and a job, declared through hooks alone -------------------------------
+
+
+def test_a_failed_inspection_tells_the_order_owner_and_the_sales_manager(app, session, state, admin, seed):
+    from core.models import Notification, OutboxMessage
+
+    seller = make_user(session, "seller@example.com", ["sales"], branch=seed["hq"])
+    manager = make_user(session, "manager@example.com", ["sales_manager"], branch=seed["hq"])
+    manager.language = "zh_CN"
+    order = make_order(session, seller)  # the seller's order …
+    take_action(session, state.registry, seller, order, "submit")
+    take_action(session, state.registry, admin, order, "confirm")  # … confirmed by someone who may
+    session.commit()
+
+    record_report(session, admin, order, passed=True, note="all good")
+    session.commit()
+    assert session.scalars(select(OutboxMessage).where(OutboxMessage.template == "inspection.failed")).all() == []
+
+    record_report(session, admin, order, passed=False, note="scratched casing")
+    session.commit()
+    mails = session.scalars(select(OutboxMessage).where(OutboxMessage.template == "inspection.failed")).all()
+    assert {m.address for m in mails} == {"seller@example.com", "manager@example.com"}
+    assert all("scratched casing" in m.body and order.number in m.subject for m in mails)
+    subjects = {m.address: m.subject for m in mails}
+    assert "验货未通过" in subjects["manager@example.com"]  # each in the recipient's language
+    assert "failed inspection" in subjects["seller@example.com"]
+    bells = session.scalars(select(Notification).where(Notification.template == "inspection.failed")).all()
+    assert {n.user_id for n in bells} == {seller.id, manager.id}
+
+
+def test_the_daily_reminder_counts_working_days_and_reminds_once(app, session, state, admin, seed):
+    import datetime as dt
+
+    from core.clock import COMPANY_TIMEZONE
+    from core.jobs.runner import run_job
+    from core.models import CalendarDay, Company, OutboxMessage
+
+    warehouse = make_user(session, "store@example.com", ["warehouse"], branch=seed["hq"])
+    order = awaiting_inspection(session, state, admin)
+    friday = dt.datetime(2026, 11, 20, 17, 0, tzinfo=COMPANY_TIMEZONE)
+    arrival = session.scalars(
+        select(OrderTransition).where(
+            OrderTransition.order_id == order.id, OrderTransition.to_step == "inspection.inspect"
+        )
+    ).one()
+    arrival.at = friday
+    company = session.scalars(select(Company)).first()
+    session.add(CalendarDay(company_id=company.id, day=dt.date(2026, 11, 23), kind="holiday", name="公司假日"))
+    session.commit()
+
+    def reminders() -> list[OutboxMessage]:
+        session.rollback()
+        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.template == "inspection.waiting")))
+
+    def run_on(day: int) -> None:
+        at = dt.datetime(2026, 11, day, 8, 30, tzinfo=COMPANY_TIMEZONE)
+        run_job(state.sessions, state.registry, "inspection.remind_waiting", worker="test", now=at, force=True)
+
+    run_on(24)  # Tuesday: Monday was a holiday, so only one working day has passed
+    assert reminders() == []
+    run_on(25)  # Wednesday: two working days (the default setting)
+    (reminder,) = reminders()
+    assert reminder.address == warehouse.email and "2" in reminder.subject
+    run_on(25)  # the same morning again (a retried run): nobody is reminded twice
+    assert len(reminders()) == 1

@@ -19,8 +19,10 @@ from core import hookimpl
 from core.contrib import (
     Action,
     DocumentType,
+    Job,
     MenuItem,
     MigrationBranch,
+    NotificationTemplate,
     Panel,
     Permission,
     Setting,
@@ -44,6 +46,8 @@ STEP = "inspection.inspect"
 PASS_ACTION = "pass_inspection"
 #: Setting: let urgent orders (CORE-9) pass inspection without a report.
 URGENT_WITHOUT_REPORT = "inspection.urgent_without_report"
+#: Setting: how many working days an order may wait for inspection before the warehouse is reminded.
+REMIND_AFTER_DAYS = "inspection.remind_after_days"
 
 PERMISSIONS = (
     Permission(
@@ -66,6 +70,42 @@ SETTINGS = (
         "Urgent orders may skip inspection",
         help="When on, an urgent order may pass inspection without a report (it is inspected on delivery instead).",
     ),
+    Setting(
+        REMIND_AFTER_DAYS,
+        int,
+        2,
+        "Remind the warehouse after (working days)",
+        help="An order waiting this many working days for inspection is reminded to the warehouse each morning.",
+    ),
+)
+
+NOTIFICATIONS = (
+    NotificationTemplate(
+        "inspection.failed",
+        subject={
+            "zh_CN": "订单 {{ order.number }} 验货未通过",
+            "en": "Order {{ order.number }} failed inspection",
+        },
+        body={
+            "zh_CN": "{{ recipient }}，您好：\n\n订单 {{ order.number }} 验货未通过：{{ note }}\n"
+            "请处理后重新安排验货。",
+            "en": "Dear {{ recipient }},\n\nOrder {{ order.number }} failed inspection: {{ note }}\n"
+            "Please have it put right and inspected again.",
+        },
+        label="Inspection failed",
+    ),
+    NotificationTemplate(
+        "inspection.waiting",
+        subject={
+            "zh_CN": "订单 {{ order.number }} 已等待验货 {{ days }} 个工作日",
+            "en": "Order {{ order.number }} has waited {{ days }} working days for inspection",
+        },
+        body={
+            "zh_CN": "订单 {{ order.number }}（{{ order.customer.name }}）自 {{ since }} 起等待验货，请尽快安排。",
+            "en": "Order {{ order.number }} ({{ order.customer.name }}) has waited for inspection since {{ since }}.",
+        },
+        label="Order waiting for inspection",
+    ),
 )
 
 
@@ -87,6 +127,30 @@ def ordo_register_permissions() -> list[Permission]:
 @hookimpl
 def ordo_register_settings() -> list[Setting]:
     return list(SETTINGS)
+
+
+@hookimpl
+def ordo_register_notifications() -> list[NotificationTemplate]:
+    return list(NOTIFICATIONS)
+
+
+@hookimpl
+def ordo_register_jobs() -> list[Job]:
+    return [
+        Job(
+            "inspection.remind_waiting",
+            "daily:08:30",
+            remind_waiting,
+            label="Remind the warehouse of orders waiting for inspection",
+        )
+    ]
+
+
+def remind_waiting(session: Session, now: Any) -> None:
+    """The daily job: remind the warehouse of orders that wait too long for inspection."""
+    from ordo_inspection.services import remind_waiting as remind
+
+    remind(session, now)
 
 
 @hookimpl

@@ -6,14 +6,19 @@ views, the order-page panel, the guard and the certificate all go through these.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import Order, User
+from core.calendar import working_days_between
+from core.clock import COMPANY_TIMEZONE
+from core.models import Order, OrderTransition, User
+from core.notify import ToRole, ToUser, notify
 from core.security.scopes import through_order
 from core.services import Conflict, ServiceError, audit
 from core.settings import get_setting
-from ordo_inspection import STEP, URGENT_WITHOUT_REPORT
+from ordo_inspection import REMIND_AFTER_DAYS, STEP, URGENT_WITHOUT_REPORT
 from ordo_inspection.models import InspectionReport
 
 #: The longest note a report keeps.
@@ -67,7 +72,44 @@ def record_report(session: Session, actor: User, order: Order, passed: bool, not
     session.flush()
     changes = {"order": order.number, "passed": passed, "note": note}
     audit.record(session, actor, "inspection_report", report.id, "create", changes, order_id=order.id)
+    if not passed:
+        # Queued in this transaction: no report, no message; the worker delivers it.
+        sales = [ToRole("sales_manager", branch_id=order.branch_id)]
+        if order.owner_id is not None:
+            sales.append(ToUser(order.owner_id))
+        notify(session, "inspection.failed", to=sales, order=order, context={"note": note})
     return report
+
+
+def remind_waiting(session: Session, now: dt.datetime) -> int:
+    """Remind the warehouse of each order waiting for inspection too many working days.
+
+    At most one reminder per order and day (the dedupe key), so a job run again after a
+    crash reminds nobody twice. Returns how many orders were reminded.
+    """
+    limit = get_setting(session, REMIND_AFTER_DAYS)
+    today = now.astimezone(COMPANY_TIMEZONE).date()
+    arrived = (
+        select(Order, func.max(OrderTransition.at))
+        .join(OrderTransition, OrderTransition.order_id == Order.id)
+        .where(Order.step == STEP, OrderTransition.to_step == STEP)
+        .group_by(Order.id)
+    )
+    reminded = 0
+    for order, since in session.execute(arrived).tuples():
+        waited = working_days_between(session, since.astimezone(COMPANY_TIMEZONE).date(), today)
+        if waited < limit:
+            continue
+        notify(
+            session,
+            "inspection.waiting",
+            to=ToRole("warehouse", branch_id=order.branch_id),
+            order=order,
+            context={"days": waited, "since": f"{since.astimezone(COMPANY_TIMEZONE):%Y-%m-%d}"},
+            dedupe_key=f"inspection.waiting:{order.id}:{today.isoformat()}",
+        )
+        reminded += 1
+    return reminded
 
 
 def pass_refusals(session: Session, order: Order) -> list[str]:
