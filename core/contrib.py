@@ -86,7 +86,8 @@ class Setting:
 
     ``type`` is ``str``, ``int``, ``float`` or ``bool``. ``choices``, when given, lists
     the values a ``str`` setting accepts (the admin screen offers a select). ``secret``
-    settings (an SMTP password) are never shown back once stored.
+    settings (an SMTP password) are never shown back once stored. ``minimum`` and
+    ``maximum`` bound a number; ``multiline`` text is edited in a text area.
     """
 
     key: str
@@ -97,6 +98,9 @@ class Setting:
     plugin: str = "core"
     choices: tuple[str, ...] = ()
     secret: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    multiline: bool = False
 
 
 @dataclass(frozen=True)

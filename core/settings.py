@@ -90,14 +90,14 @@ def check_value(setting: Setting, value: Any) -> Any:
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidValue(NOT_INT)
-        return value
+        return _within_bounds(setting, value)
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
             raise InvalidValue(NOT_NUMBER)
         number = float(value)
         if not math.isfinite(number):
             raise InvalidValue(NOT_NUMBER)
-        return number
+        return _within_bounds(setting, number)
     if kind is str:
         if not isinstance(value, str):
             raise InvalidValue(NOT_TEXT)
@@ -111,6 +111,19 @@ def check_value(setting: Setting, value: Any) -> Any:
     if not isinstance(value, kind):
         raise InvalidValue(f"Expected {kind.__name__}.")
     return value
+
+
+def _within_bounds(setting: Setting, number: Any) -> Any:
+    """``number`` if it lies within the setting's ``minimum`` and ``maximum``."""
+    if setting.minimum is not None and number < setting.minimum:
+        raise InvalidValue(f"At least {_plain(setting.minimum)}.")
+    if setting.maximum is not None and number > setting.maximum:
+        raise InvalidValue(f"At most {_plain(setting.maximum)}.")
+    return number
+
+
+def _plain(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
 def parse_text(setting: Setting, raw: str | None) -> Any:
@@ -133,7 +146,10 @@ def parse_text(setting: Setting, raw: str | None) -> Any:
         except InvalidOperation:
             raise InvalidValue(NOT_NUMBER) from None
     # Secrets keep every character as typed (a password may start with a space).
-    return raw or "" if setting.secret else text
+    if setting.secret:
+        return raw or ""
+    # Browsers send a text area's line breaks as CR LF; the stored text uses LF.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def public_value(setting: Setting, value: Any) -> Any:

@@ -147,8 +147,12 @@ def world(app: Flask, session: Session, admin: User, seed: dict[str, Any], ordo_
         order.id: issue_document(session, app.extensions["ordo"].registry, "order_sheet", order, admin, "en").id
         for order in orders.values()
     }
+    # Shared with the customer, so portal users reach them on their own orders (unshared
+    # staff files answer 404 to portal users; tests/test_attachments.py covers that).
     attachments = {
-        order.id: add_attachment(session, admin, order.id, filename="po.pdf", data=_TINY_PDF, kind="customer_order").id
+        order.id: add_attachment(
+            session, admin, order.id, filename="po.pdf", data=_TINY_PDF, kind="customer_order", customer_visible=True
+        ).id
         for order in orders.values()
     }
     session.commit()

@@ -39,6 +39,7 @@ ENDPOINTS = {
     ("get", "/api/v1/orders/{order_id}/attachments/{attachment_id}"),
     ("get", "/api/v1/orders/{order_id}/attachments/{attachment_id}/content"),
     ("post", "/api/v1/orders/{order_id}/attachments/{attachment_id}/remove"),
+    ("post", "/api/v1/orders/{order_id}/attachments/{attachment_id}/share"),
     ("get", "/api/v1/outbox"),
     ("get", "/api/v1/outbox/{message_id}"),
     ("post", "/api/v1/outbox/{message_id}/cancel"),

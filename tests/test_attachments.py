@@ -30,6 +30,7 @@ from core.attachments.service import (
     get_attachment,
     list_attachments,
     remove_attachment,
+    share_attachment,
 )
 from core.attachments.sniff import FileTypeRefused, detect, ole_stream_names, sniff
 from core.files import file_store
@@ -511,3 +512,200 @@ def test_removing_from_the_order_page_asks_for_a_reason(client, session, seed, s
     assert "No attachments yet." in page
     assert manager.get(f"/orders/{order.id}/attachments/{attachment.id}").status_code == 404
     assert session.scalar(select(AuditLog.reason).where(AuditLog.action == "remove")) == "传错订单"
+
+
+# --- review fixes: OLE bombs, control characters, sharing with the customer, the limit ---
+
+
+def ole_difat_bomb(sector_shift: int, difat_sectors: int) -> bytes:
+    """A crafted OLE file whose header and DIFAT chain list FAT sector 0 over and over.
+
+    Every DIFAT sector names sector 0 as a FAT sector ``size/4 - 1`` times; read naively,
+    a 244 KB file (60 sectors of 4 KB) makes a FAT of 62 million entries (~0.5 GB).
+    """
+    size = 1 << sector_shift
+    header = bytearray(size)
+    header[:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<H", header, 0x1E, sector_shift)
+    struct.pack_into("<I", header, 0x2C, difat_sectors * (size // 4 - 1) + 109)  # claimed FAT sectors
+    struct.pack_into("<I", header, 0x30, 0xFFFFFFFE)  # empty directory chain
+    struct.pack_into("<I", header, 0x44, 0)  # the DIFAT starts at sector 0
+    body = bytearray()
+    for i in range(difat_sectors):
+        following = i + 1 if i < difat_sectors - 1 else 0xFFFFFFFE
+        body += struct.pack(f"<{size // 4 - 1}I", *([0] * (size // 4 - 1))) + struct.pack("<I", following)
+    return bytes(header + body)
+
+
+@pytest.mark.parametrize(("sector_shift", "difat_sectors"), [(12, 60), (9, 480)])
+def test_an_ole_file_listing_one_fat_sector_thousands_of_times_is_refused_quickly_and_small(
+    sector_shift: int, difat_sectors: int
+):
+    import time
+    import tracemalloc
+
+    data = ole_difat_bomb(sector_shift, difat_sectors)
+    assert len(data) < 256 * 1024
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        found = sniff(data)
+        with pytest.raises(FileTypeRefused) as refused:
+            detect(data, "bomb.doc")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert found is None
+    assert "is an OLE file but not a Word, Excel or PowerPoint document" in str(refused.value)
+    assert peak < 50 * MB, f"sniffing a {len(data)} byte file allocated {peak // MB} MB"
+    assert time.perf_counter() - started < 2
+
+
+def test_ole_fat_and_difat_chains_are_bounded_by_the_files_size():
+    # A DIFAT chain pointing at itself is damaged, not followed for ever.
+    looping = bytearray(ole_difat_bomb(9, 3))
+    struct.pack_into("<109I", looping, 0x4C, *([0xFFFFFFFF] * 109))  # no FAT sector in the header
+    struct.pack_into("<I", looping, 512 + 508, 0)  # the DIFAT's first sector follows itself
+    struct.pack_into("<127I", looping, 512, *([0xFFFFFFFF] * 127))
+    with pytest.raises(ValueError):
+        ole_stream_names(bytes(looping))
+    # A real document still reads, with padding after it too.
+    assert ole_stream_names(ole_file("WordDocument")) >= {"Root Entry", "WordDocument"}
+    assert sniff(ole_file("Workbook") + bytes(4096)) == sniff(ole_file("Workbook"))
+
+
+@pytest.mark.parametrize("note", ["a\x00b", "bell\x07", "esc\x1b[31m", "del\x7f", "c1\x85x", "surrogate\ud800"])
+def test_notes_with_control_characters_are_refused_with_nothing_written(session, sales, order, note: str):
+    with pytest.raises(AttachmentRefused) as refused:
+        add_attachment(session, sales, order.id, filename="a.pdf", data=pdf_file(), note=note)
+    assert refused.value.status == 422 and refused.value.code == "invalid"
+    assert refused.value.details == {"note": ["the note must not contain control characters"]}
+    assert attachment_state(session) == (0, 0, 0)
+
+
+def test_line_breaks_and_tabs_are_fine_in_notes_and_reasons(session, seed, sales, order):
+    attachment = add_attachment(session, sales, order.id, filename="a.pdf", data=pdf_file(), note="第 1 行\r\n第\t2 行")
+    assert attachment.note == "第 1 行\n第\t2 行"
+    manager = make_user(session, "manager@example.com", ["sales_manager"], branch=seed["hq"])
+    for reason in ("a\x00b", "x\x1by", "\x08"):
+        with pytest.raises(AttachmentRefused) as refused:
+            remove_attachment(session, manager, order.id, attachment.id, reason)
+        assert refused.value.details == {"reason": ["the reason must not contain control characters"]}
+    assert attachment.removed_at is None
+    remove_attachment(session, manager, order.id, attachment.id, "传错\r\n订单")
+    session.commit()
+    assert session.scalar(select(AuditLog.reason).where(AuditLog.action == "remove")) == "传错\n订单"
+
+
+def test_control_characters_on_the_order_page_are_refused_in_the_users_language(client, session, seed, sales, order):
+    login(client, sales.email, PASSWORD)
+    page = text(upload(client, order.id, pdf_file(), "a.pdf", note="a\x00b"))
+    assert "The note must not contain control characters. Nothing was uploaded." in page
+    assert attachment_state(session)[0] == 0
+    chinese = make_user(session, "li@example.com", ["sales_manager"], branch=seed["hq"], language="zh_CN")
+    attachment = add_attachment(session, sales, order.id, filename="a.pdf", data=pdf_file())
+    session.commit()
+    zh = client.application.test_client()
+    login(zh, chinese.email, PASSWORD)
+    token = csrf_token(zh, f"/orders/{order.id}")
+    path = f"/orders/{order.id}/attachments/{attachment.id}/remove"
+    page = text(zh.post(path, data={"csrf_token": token, "reason": "x\x00"}, follow_redirects=True))
+    assert "原因中不能包含控制字符。" in page
+    session.expire_all()
+    assert session.get(OrderAttachment, attachment.id).removed_at is None
+
+
+@pytest.fixture
+def portal(session: Session, seed: dict[str, Any]) -> User:
+    """A portal user of customer C001 (the customer of ``order``)."""
+    return make_user(session, "buyer@example.com", ["customer"], customer=seed["local"])
+
+
+def test_portal_users_see_only_what_is_shared_with_the_customer(session, seed, sales, portal, order):
+    internal = add_attachment(session, sales, order.id, filename="内部成本.xlsx", data=xlsx_file())
+    contract = add_attachment(session, sales, order.id, filename="合同.pdf", data=pdf_file(), customer_visible=True)
+    theirs = add_attachment(session, portal, order.id, filename="我方订单.pdf", data=pdf_file("PO"))
+    session.commit()
+    assert (internal.customer_visible, contract.customer_visible, theirs.customer_visible) == (False, True, True)
+    assert list_attachments(session, portal, order.id) == [contract, theirs]
+    assert list_attachments(session, sales, order.id) == [internal, contract, theirs]
+    with pytest.raises(ServiceError) as hidden:
+        get_attachment(session, portal, order.id, internal.id)
+    assert hidden.value.status == 404
+    # A portal user's upload is always shared, whatever the request says.
+    quiet = add_attachment(session, portal, order.id, filename="b.pdf", data=pdf_file("b"), customer_visible=False)
+    assert quiet.customer_visible is True
+
+
+def test_staff_share_and_unshare_audited_and_customers_cannot(session, seed, sales, portal, order):
+    internal = add_attachment(session, sales, order.id, filename="送货单.pdf", data=pdf_file())
+    theirs = add_attachment(session, portal, order.id, filename="我方订单.pdf", data=pdf_file("PO"))
+    session.commit()
+    share_attachment(session, sales, order.id, internal.id, True)
+    share_attachment(session, sales, order.id, internal.id, True)  # no change: not audited again
+    assert get_attachment(session, portal, order.id, internal.id) is internal
+    share_attachment(session, sales, order.id, internal.id, False)
+    session.commit()
+    actions = session.scalars(
+        select(AuditLog.action).where(AuditLog.entity_id == internal.id, AuditLog.entity == "order_attachment")
+    ).all()
+    assert actions == ["upload", "share", "unshare"]
+    with pytest.raises(ServiceError) as customer:
+        share_attachment(session, portal, order.id, theirs.id, True)
+    assert customer.value.status == 403
+    with pytest.raises(ServiceError) as hidden:
+        share_attachment(session, portal, order.id, internal.id, True)
+    assert hidden.value.status == 404  # not shared: the customer cannot even name it
+    with pytest.raises(AttachmentRefused) as own:
+        share_attachment(session, sales, order.id, theirs.id, False)
+    assert own.value.details == {
+        "customer_visible": ["the customer uploaded “我方订单.pdf”, so the customer always sees it"]
+    }
+
+
+def test_the_order_page_shares_files_and_hides_staff_names_from_customers(client, session, sales, portal, order):
+    login(client, sales.email, PASSWORD)
+    page = text(client.get(f"/orders/{order.id}"))
+    assert 'name="customer_visible"' in page and "Share with the customer" in page
+    upload(client, order.id, pdf_file("内部"), "内部.pdf")
+    page = text(upload(client, order.id, pdf_file("合同"), "合同.pdf", customer_visible="1"))
+    assert page.count("Shared with the customer") == 1
+    internal, contract = session.scalars(select(OrderAttachment).order_by(OrderAttachment.id)).all()
+    assert (internal.customer_visible, contract.customer_visible) == (False, True)
+
+    buyer = client.application.test_client()
+    login(buyer, portal.email, PASSWORD)
+    page = text(buyer.get(f"/orders/{order.id}"))
+    assert "合同.pdf" in page and "内部.pdf" not in page
+    start = page.index("data-attachments")
+    table = page[start : page.index("</table>", start)]
+    assert sales.name not in table and "—" in table  # staff are not named to customers
+    assert 'name="customer_visible"' not in page and "Stop sharing" not in page
+    assert buyer.get(f"/orders/{order.id}/attachments/{internal.id}").status_code == 404
+    assert buyer.get(f"/orders/{order.id}/attachments/{contract.id}").status_code == 200
+    share = f"/orders/{order.id}/attachments/{contract.id}/share"
+    token = csrf_token(buyer, f"/orders/{order.id}")
+    assert buyer.post(share, data={"csrf_token": token, "customer_visible": "0"}).status_code == 403
+
+    token = csrf_token(client, f"/orders/{order.id}")
+    path = f"/orders/{order.id}/attachments/{internal.id}/share"
+    page = text(client.post(path, data={"csrf_token": token}, follow_redirects=True))
+    assert "Choose whether the customer sees the file." in page
+    page = text(client.post(path, data={"csrf_token": token, "customer_visible": "1"}, follow_redirects=True))
+    assert "“内部.pdf” is shared with the customer." in page
+    assert buyer.get(f"/orders/{order.id}/attachments/{internal.id}").status_code == 200
+    page = text(client.post(path, data={"csrf_token": token, "customer_visible": "0"}, follow_redirects=True))
+    assert "“内部.pdf” is no longer shared with the customer." in page
+    assert buyer.get(f"/orders/{order.id}/attachments/{internal.id}").status_code == 404
+
+
+def test_the_size_limit_setting_is_bounded_by_what_the_server_accepts(session, admin):
+    from core.settings import InvalidValue, check_value, session_registry
+
+    setting = session_registry(session).settings["core.attachments.max_mb"]
+    assert check_value(setting, 1) == 1 and check_value(setting, 32) == 32
+    for wrong in (0, -5, 33, 1024):
+        with pytest.raises(InvalidValue):
+            check_value(setting, wrong)
+    with pytest.raises(ServiceError):
+        set_setting(session, "core.attachments.max_mb", 100, admin)

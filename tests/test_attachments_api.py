@@ -215,3 +215,79 @@ def test_the_endpoints_are_in_the_openapi_document(client):
     upload = paths["/api/v1/orders/{order_id}/attachments"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
     assert "413" in upload["responses"]
+
+
+# --- review fixes: control characters, sharing with the customer ---------------------------
+
+
+def test_control_characters_in_notes_and_reasons_answer_422_and_store_nothing(client, session, seed, sales, order):
+    manager = caller(client, session, make_user(session, "m@example.com", ["sales_manager"], branch=seed["hq"]))
+    api = caller(client, session, sales)
+    for note in ("a\x00b", "\x1b[31mred", "\x7f"):
+        refused = post_file(api, order.id, pdf_file(), "ok.pdf", note=note)
+        assert refused.status_code == 422, refused.get_json()
+        error = refused.get_json()["error"]
+        assert error["code"] == "invalid"
+        assert error["details"] == {"note": ["the note must not contain control characters"]}
+    assert rows(session) == 0
+    attachment_id = post_file(api, order.id, pdf_file(), "ok.pdf", note="两行\n\t备注").get_json()["id"]
+    path = f"/api/v1/orders/{order.id}/attachments/{attachment_id}/remove"
+    for reason in ("a\x00b", "\ud800"):
+        refused = manager.post(path, json={"reason": reason})
+        assert refused.status_code == 422
+        assert refused.get_json()["error"]["details"] == {"reason": ["the reason must not contain control characters"]}
+    session.rollback()
+    assert session.get(OrderAttachment, attachment_id).removed_at is None
+    assert session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "remove")) == 0
+
+
+def test_portal_users_get_only_shared_attachments_and_no_staff_names(client, session, seed, sales, order):
+    portal_user = make_user(session, "buyer@example.com", ["customer"], customer=seed["local"])
+    api, portal = caller(client, session, sales), caller(client, session, portal_user)
+    internal = post_file(api, order.id, pdf_file(), "内部.pdf").get_json()
+    shared = post_file(api, order.id, png_file(), "签收单.png", kind="delivery_note", customer_visible="true")
+    assert shared.status_code == 201, shared.get_json()
+    shared = shared.get_json()
+    assert (internal["customer_visible"], shared["customer_visible"]) == (False, True)
+    assert post_file(api, order.id, pdf_file(), "x.pdf", customer_visible="maybe").status_code == 422
+    theirs = post_file(portal, order.id, xlsx_file(), "我方.xlsx", customer_visible="false").get_json()
+    assert theirs["customer_visible"] is True
+
+    listed = portal.get(f"/api/v1/orders/{order.id}/attachments").get_json()["items"]
+    assert [a["id"] for a in listed] == [shared["id"], theirs["id"]]
+    assert listed[0]["uploaded_by"] == {"id": None, "name": "staff"}
+    assert listed[1]["uploaded_by"] == {"id": portal_user.id, "name": portal_user.name}
+    base = f"/api/v1/orders/{order.id}/attachments/{internal['id']}"
+    assert portal.get(base).status_code == 404
+    assert portal.get(f"{base}/content").status_code == 404
+    assert portal.get(shared["content_url"]).status_code == 200
+    staff_view = api.get(f"/api/v1/orders/{order.id}/attachments").get_json()["items"]
+    assert [a["uploaded_by"]["name"] for a in staff_view] == [sales.name, sales.name, portal_user.name]
+
+
+def test_staff_share_an_attachment_through_the_api(client, session, seed, sales, order):
+    portal_user = make_user(session, "buyer@example.com", ["customer"], customer=seed["local"])
+    api, portal = caller(client, session, sales), caller(client, session, portal_user)
+    internal = post_file(api, order.id, pdf_file(), "合同.pdf").get_json()
+    share = f"/api/v1/orders/{order.id}/attachments/{internal['id']}/share"
+    assert portal.post(share, json={"customer_visible": True}).status_code == 404  # not shared yet
+    assert api.post(share, json={}).status_code == 422
+    assert api.post(share, json={"customer_visible": "yes"}).status_code == 422
+    shared = api.post(share, json={"customer_visible": True})
+    assert shared.status_code == 200 and shared.get_json()["customer_visible"] is True
+    assert portal.get(f"/api/v1/orders/{order.id}/attachments/{internal['id']}").status_code == 200
+    assert portal.post(share, json={"customer_visible": False}).status_code == 403
+    assert api.post(share, json={"customer_visible": False}).get_json()["customer_visible"] is False
+    actions = session.scalars(
+        select(AuditLog.action).where(AuditLog.entity == "order_attachment").order_by(AuditLog.id)
+    ).all()
+    assert actions == ["upload", "share", "unshare"]
+    theirs = post_file(portal, order.id, pdf_file(), "我方.pdf").get_json()
+    hide = api.post(f"/api/v1/orders/{order.id}/attachments/{theirs['id']}/share", json={"customer_visible": False})
+    assert hide.status_code == 422 and hide.get_json()["error"]["details"] == {
+        "customer_visible": ["the customer uploaded “我方.pdf”, so the customer always sees it"]
+    }
+    assert (
+        "/api/v1/orders/{order_id}/attachments/{attachment_id}/share"
+        in client.get("/api/v1/openapi.json").get_json()["paths"]
+    )

@@ -323,3 +323,80 @@ def test_the_calculator_endpoints_serve_any_staff_user(
     assert buyer.get("/api/v1/calendar/add-working-days?start=2026-09-30&days=3").status_code == 403
     assert buyer.get("/api/v1/calendar/days").status_code == 403
     assert client.get("/api/v1/calendar/working-days-between?start=2026-09-30&end=2026-10-10").status_code == 401
+
+
+# --- odd input: a clear answer, never a 500 ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?year=²",
+        "?year=-5",
+        "?year=99999999",
+        "?year=" + "9" * 5000,
+        "?year=1e3",
+        "?year=%E2%80%8B2026",
+    ],
+)
+def test_an_odd_year_shows_a_year_instead_of_failing(as_admin: Any, query: str):
+    page = as_admin.get("/admin/calendar" + query)
+    assert page.status_code == 200
+
+
+@pytest.mark.parametrize("days", ["²", "1e3", "٣", "9" * 5000, "99999999", "-3651", " ", "--1"])
+def test_an_odd_number_of_days_in_the_calculator_is_refused_with_a_message(as_admin: Any, days: str):
+    page = as_admin.get("/admin/calendar", query_string={"calc_start": "2026-01-01", "calc_days": days})
+    assert page.status_code == 200
+    assert "Give a whole number of working days from -3650 to 3650." in text(page)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"calc_start": "2026-01-01", "calc_end": "9999-12-31"},
+        {"calc_start": "0001-01-01", "calc_days": "-3650"},
+        {"calc_start": "9999-12-31", "calc_days": "3650"},
+        {"calc_start": "9999-99-99", "calc_days": "1"},
+        {"calc_start": "2026-01-01", "calc_end": "² "},
+    ],
+)
+def test_calculator_extremes_answer_with_a_page(as_admin: Any, query: dict[str, str]):
+    assert as_admin.get("/admin/calendar", query_string=query).status_code == 200
+
+
+def test_a_csv_field_over_the_csv_modules_limit_is_refused_with_its_line(as_admin: Any, session: Session):
+    body = "date,kind,name\n2026-10-02,holiday,ok\n2026-10-01,holiday," + "x" * 140_000 + "\n"
+    page = post(as_admin, "/admin/calendar/import", csv_upload(body), content_type="multipart/form-data")
+    assert page.status_code == 422
+    assert "Line 3: " in text(page)
+    assert stored_days(session) == {}
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "\x1b[31mred", "tab\there", "x\x7fy", "x\x85y"])
+def test_control_characters_in_a_day_name_are_refused_everywhere(
+    as_admin: Any, api: ApiCaller, session: Session, name: str
+):
+    message = "Remove control characters (invisible codes) from this text."
+    form = post(as_admin, "/admin/calendar/days", {"first_day": "2026-10-03", "kind": "holiday", "name": name})
+    assert form.status_code == 422 and message in text(form)
+    body = f"date,kind,name\n2026-10-01,holiday,国庆节\n2026-10-02,holiday,{name}\n"
+    imported = post(as_admin, "/admin/calendar/import", csv_upload(body), content_type="multipart/form-data")
+    assert imported.status_code == 422 and f"Line 3: {message}" in text(imported)
+    answer = api.post("/api/v1/calendar/days", json={"day": "2026-10-04", "kind": "holiday", "name": name})
+    assert answer.status_code == 422 and "name" in answer.get_json()["error"]["details"]
+    assert stored_days(session) == {}
+
+
+def test_the_service_refuses_control_characters_in_a_day_name(session: Session, admin: User):
+    from core.calendar.days import Refused, add_days
+
+    with pytest.raises(Refused) as refused:
+        add_days(session, admin, D(2026, 10, 1), None, "holiday", "国庆\x00节")
+    assert [p.field for p in refused.value.problems] == ["name"]
+
+
+def test_a_huge_day_id_is_not_found(as_admin: Any, api: ApiCaller):
+    huge = 10**30
+    assert post(as_admin, f"/admin/calendar/days/{huge}/delete").status_code == 404
+    assert api.delete(f"/api/v1/calendar/days/{huge}").status_code == 404

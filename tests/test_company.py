@@ -128,6 +128,28 @@ def test_a_bad_field_is_shown_beside_it_and_nothing_is_saved(as_admin: Any, sess
     assert audit_changes(session, "update") == []
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "Test\x00Co."), ("phone", "023\x1b[31m"), ("address", "重庆市\x00渝北区"), ("tax_id", "91\x8550")],
+)
+def test_control_characters_in_the_letterhead_are_refused_on_screen_and_api(
+    as_admin: Any, session: Session, admin: User, field: str, value: str
+):
+    message = "Remove control characters (invisible codes) from this text."
+    page = post(as_admin, "/admin/company", {**FORM, field: value})
+    assert page.status_code == 422 and message in text(page)
+    api = ApiCaller(as_admin, token_for(session, admin))
+    answer = api.patch("/api/v1/company", json={field: value})
+    assert answer.status_code == 422 and field in answer.get_json()["error"]["details"]
+    assert getattr(stored(session), field) != value
+    assert audit_changes(session, "update") == []
+
+
+def test_an_address_keeps_its_line_breaks(as_admin: Any, session: Session):
+    post(as_admin, "/admin/company", {**FORM, "address": "重庆市渝北区\r\n金开大道 99 号"})
+    assert stored(session).address.splitlines() == ["重庆市渝北区", "金开大道 99 号"]
+
+
 def test_the_weekend_days_change_what_the_calendar_counts(as_admin: Any, session: Session):
     friday = D(2026, 9, 25)
     assert add_working_days(session, friday, 1) == D(2026, 9, 28)

@@ -1,6 +1,14 @@
 """Running scheduled jobs on a real SQLite database: due jobs run once and are rescheduled, a
 failing job is recorded with its traceback and retried without stopping the others, a
-worker killed mid-run leaves nothing half done, and two workers at once run a job once.
+worker killed mid-run leaves nothing half done, two workers at once run a job once, and a
+run longer than its ``timeout`` keeps its lease: on PostgreSQL the runner renews it from a
+heartbeat thread; on SQLite the run's transaction holds the write lock from its first
+moment, so no other worker can look at the lease before the run has released it. Long jobs
+may commit in batches with :func:`core.jobs.checkpoint`.
+
+The PostgreSQL tests run when ``ORDO_TEST_POSTGRES_URL`` names a scratch database (they
+drop and recreate a schema ``ordo_jobs_<xdist worker>`` in it), e.g.
+``postgresql+psycopg://ordo@/ordo_jobs?host=/tmp/pg``.
 
 The jobs come from a plugin made up in memory (:func:`core.contract.fake_plugin`); each
 writes an audit entry in its transaction, so counting entries counts the work done.
@@ -13,27 +21,31 @@ import multiprocessing
 import os
 import shutil
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.contract import fake_plugin
 from core.contrib import Job
-from core.db import make_engine, make_session_factory, utcnow
+from core.db import Base, make_engine, make_session_factory, utcnow
 from core.installation import bump_generation
+from core.jobs import checkpoint
 from core.jobs.runner import (
     RETRY_DELAY,
     WORKER_STOPPED,
+    Heartbeat,
     JobError,
     claim,
     ensure_states,
     execute,
     recover,
+    renew_lease,
     run_due,
     run_job,
 )
@@ -48,6 +60,7 @@ T0 = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)  # Monday 09:00 in Chongqing
 MARK = "jobtest"
 #: Workers racing for one job.
 WORKERS = 4
+POSTGRES_URL = os.environ.get("ORDO_TEST_POSTGRES_URL", "")
 
 
 def work(session: Session, now: dt.datetime) -> None:
@@ -454,3 +467,295 @@ def test_the_worker_picks_up_plugins_enabled_meanwhile(database):
     worker.run_forever(max_passes=2)
     assert reloads == [with_job] and worker.registry is with_job
     assert effects(worker.sessions) == 1
+
+
+# --- a run longer than its timeout keeps its lease ---------------------------------------------
+
+
+def claimed(sessions: sessionmaker[Session], registry: Registry, job: Job, worker: str, now: dt.datetime) -> JobRun:
+    with sessions() as session, session.begin():
+        ensure_states(session, registry, now)
+    run = claim(sessions, job, worker=worker, now=now)
+    assert run is not None
+    return run
+
+
+# --- the lease's rules (the same SQL on every backend) -----------------------------------------
+
+
+def test_a_renewed_lease_is_neither_recovered_nor_taken_over(database):
+    job = Job("jobtest.append", "every:300", work, timeout=60)
+    registry = registry_of(job)
+    sessions = sessions_for(database, registry)
+    run = claimed(sessions, registry, job, "long", T0)
+
+    assert renew_lease(sessions, job, run, now=T0 + dt.timedelta(seconds=50))
+    assert state_of(sessions, job.name).lease_until == T0 + dt.timedelta(seconds=110)
+
+    # Past the first lease, within the renewed one: recover() keeps it, no one claims it.
+    later = T0 + dt.timedelta(seconds=61)
+    assert recover(sessions, now=later) == []
+    assert claim(sessions, job, worker="other", now=later) is None
+    assert mine(run_due(sessions, registry, worker="other", now=later)) == []
+    assert run_job(sessions, registry, job.name, worker="other", now=later, force=True) is None
+    assert state_of(sessions, job.name).lease_owner == "long"
+
+    done = execute(sessions, job, run, clock=lambda: T0 + dt.timedelta(seconds=100))
+    assert done.outcome == "succeeded" and effects(sessions) == 1
+    assert [r.outcome for r in runs_of(sessions, job.name)] == ["succeeded"]
+
+    # Once released, the lease cannot be renewed.
+    assert not renew_lease(sessions, job, run, now=T0 + dt.timedelta(seconds=101))
+    assert state_of(sessions, job.name).lease_until is None
+
+
+def test_a_lease_taken_over_is_not_renewed_by_the_late_run(database):
+    job = Job("jobtest.append", "every:300", work, timeout=60)
+    registry = registry_of(job)
+    sessions = sessions_for(database, registry)
+    slow = claimed(sessions, registry, job, "slow", T0)
+    fast = claim(sessions, job, worker="fast", now=T0 + dt.timedelta(seconds=61))
+    assert fast is not None
+
+    assert not renew_lease(sessions, job, slow, now=T0 + dt.timedelta(seconds=70))
+    state = state_of(sessions, job.name)
+    assert (state.lease_owner, state.lease_until, state.last_run_id) == (
+        "fast",
+        T0 + dt.timedelta(seconds=121),
+        fast.id,
+    )
+
+
+def test_the_heartbeat_renews_until_stopped_and_gives_up_once_the_lease_is_lost(database):
+    job = Job("jobtest.append", "every:300", work, timeout=60)
+    registry = registry_of(job)
+    sessions = sessions_for(database, registry)
+    run = claimed(sessions, registry, job, "w", T0)
+    ticks = iter(T0 + dt.timedelta(seconds=n) for n in range(1, 10_000))
+
+    with Heartbeat(sessions, job, run, clock=lambda: next(ticks), interval=0.01) as beat:
+        deadline = time.monotonic() + 10
+        while beat.renewals < 3:
+            assert time.monotonic() < deadline, "the heartbeat never renewed the lease"
+            time.sleep(0.01)
+    stopped_at = state_of(sessions, job.name).lease_until
+    assert stopped_at is not None and stopped_at > T0 + dt.timedelta(seconds=60) and not beat.lost
+    time.sleep(0.05)
+    assert state_of(sessions, job.name).lease_until == stopped_at, "no renewal after stop()"
+
+    # Another worker takes the job over (the lease had expired meanwhile): the heartbeat notices and stops.
+    taken = claim(sessions, job, worker="other", now=stopped_at + dt.timedelta(seconds=1))
+    assert taken is not None
+    with Heartbeat(sessions, job, run, clock=lambda: next(ticks), interval=0.01) as beat:
+        deadline = time.monotonic() + 10
+        while not beat.lost:
+            assert time.monotonic() < deadline, "the heartbeat did not notice the lost lease"
+            time.sleep(0.01)
+    assert state_of(sessions, job.name).lease_owner == "other"
+
+
+# --- SQLite: the run's write lock keeps other workers off ------------------------------------------
+
+
+def _race(
+    sessions: sessionmaker[Session],
+    other: sessionmaker[Session],
+    registry: Registry,
+    job: Job,
+    inside: threading.Event,
+    seconds: float,
+) -> tuple[list[JobRun], list[Any]]:
+    """Run ``job`` on worker "long" while worker "other" passes every 0.2 s for ``seconds``."""
+    ran: list[JobRun] = []
+    long = threading.Thread(target=lambda: ran.extend(run_due(sessions, registry, worker="long")))
+    long.start()
+    assert inside.wait(10), "the job never started"
+    passes = []
+    worker = Worker(other, registry, name="other", deliver=False)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        passes.append(worker.run_pass())
+        time.sleep(0.2)
+    long.join(30)
+    passes.append(worker.run_pass())
+    return ran, passes
+
+
+def test_on_sqlite_a_run_longer_than_its_timeout_is_not_taken_over(database):
+    inside = threading.Event()
+
+    def long_job(session: Session, now: dt.datetime) -> None:
+        inside.set()
+        time.sleep(2.5)  # longer than the lease, before touching the database
+        work(session, now)
+
+    job = Job("jobtest.long", "every:3600", long_job, timeout=1)
+    registry = registry_of(job)
+    sessions = sessions_for(database, registry)
+    ran, passes = _race(sessions, sessions_for(database, registry), registry, job, inside, 2.0)
+
+    assert [r.outcome for r in mine(ran)] == ["succeeded"]
+    assert all(mine(p.runs) == [] and p.recovered == [] for p in passes), [p.errors for p in passes]
+    assert [r.outcome for r in runs_of(sessions, job.name)] == ["succeeded"]
+    assert effects(sessions) == 1
+
+
+def test_checkpoint_commits_the_batch_renews_the_lease_and_lets_waiting_writers_in(database):
+    registry_holder: list[Registry] = []
+    seen: dict[str, Any] = {}
+    writer_waiting = threading.Event()
+
+    def other_writer() -> None:
+        with sessions_for(database, registry_holder[0])() as session, session.begin():
+            writer_waiting.set()  # (set before BEGIN IMMEDIATE waits for the job's lock)
+            audit.record(session, None, "writer", None, "wrote", {})
+
+    writer = threading.Thread(target=other_writer)
+
+    def batches(session: Session, now: dt.datetime) -> None:
+        work(session, now)
+        session.flush()
+        writer.start()
+        assert writer_waiting.wait(10)
+        time.sleep(0.6)  # the writer is waiting on the busy timeout
+        checkpoint(session)
+        # The first batch is committed, and the writer got its turn during the checkpoint.
+        with make_session_factory(make_engine(f"sqlite:///{database}"), read_only=True)() as look:
+            seen["committed"] = look.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.entity == MARK))
+        seen["writer"] = session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.entity == "writer"))
+        seen["lease_until"] = session.scalar(select(JobState.lease_until).where(JobState.name == "jobtest.batches"))
+        work(session, now)
+        raise RuntimeError("the second batch fails")
+
+    job = Job("jobtest.batches", "every:3600", batches, timeout=60)
+    registry = registry_of(job)
+    registry_holder.append(registry)
+    sessions = sessions_for(database, registry)
+    ticks = iter([T0 + dt.timedelta(seconds=40), T0 + dt.timedelta(seconds=50)])  # checkpoint, failure
+    run = claimed(sessions, registry, job, "w", T0)
+    failed = execute(sessions, job, run, clock=lambda: next(ticks))
+    writer.join(30)
+
+    assert seen == {"committed": 1, "writer": 1, "lease_until": T0 + dt.timedelta(seconds=100)}
+    assert failed.outcome == "failed" and "the second batch fails" in failed.error
+    assert effects(sessions) == 1, "the checkpointed batch stays; the failed one is rolled back"
+    state = state_of(sessions, job.name)
+    assert state.lease_owner == "" and state.lease_until is None
+
+
+def test_checkpoint_refuses_to_commit_once_the_lease_is_lost(database):
+    job_holder: list[Job] = []
+
+    def batches(session: Session, now: dt.datetime) -> None:
+        work(session, now)
+        # Meanwhile (lease expired) another worker took the job over.
+        session.execute(text("UPDATE job_state SET lease_owner = 'other', last_run_id = NULL"))
+        checkpoint(session)
+
+    job = Job("jobtest.batches", "every:3600", batches, timeout=60)
+    job_holder.append(job)
+    registry = registry_of(job)
+    sessions = sessions_for(database, registry)
+    run = claimed(sessions, registry, job, "w", T0)
+    failed = execute(sessions, job, run, clock=lambda: T0)
+    assert failed.outcome == "failed" and "LeaseLost" in failed.error
+    assert effects(sessions) == 0
+
+
+def test_checkpoint_outside_a_run_only_flushes(database):
+    registry = registry_of()
+    sessions = sessions_for(database, registry)
+    with sessions() as session:
+        with session.begin():
+            work(session, T0)
+            checkpoint(session)
+            assert session.in_transaction()
+        with session.begin():
+            work(session, T0)
+            checkpoint(session)
+            session.rollback()
+    assert effects(sessions) == 1
+
+
+# --- PostgreSQL: the heartbeat keeps the lease ------------------------------------------------------
+
+
+@pytest.fixture
+def postgres() -> Iterator[Callable[[Registry], sessionmaker[Session]]]:
+    """Session factories (each on an engine of its own) on a fresh schema of the scratch database."""
+    if not POSTGRES_URL:
+        pytest.skip("set ORDO_TEST_POSTGRES_URL to a scratch PostgreSQL database")
+    schema = f"ordo_jobs_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"  # one per xdist worker
+    options = {"connect_args": {"options": f"-csearch_path={schema}"}}
+    engine = make_engine(POSTGRES_URL, **options)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    Base.metadata.create_all(engine)
+    engines = [engine]
+
+    def factory(registry: Registry) -> sessionmaker[Session]:
+        engines.append(make_engine(POSTGRES_URL, **options))
+        return make_session_factory(engines[-1], registry=registry)
+
+    yield factory
+    for made in engines:
+        made.dispose()
+
+
+def test_on_postgresql_a_run_longer_than_its_timeout_keeps_its_lease(postgres):
+    inside = threading.Event()
+
+    def long_job(session: Session, now: dt.datetime) -> None:
+        work(session, now)
+        session.flush()
+        inside.set()
+        time.sleep(3)  # three times its lease
+
+    job = Job("jobtest.long", "every:3600", long_job, timeout=1)
+    registry = registry_of(job)
+    sessions = postgres(registry)
+    ran, passes = _race(sessions, postgres(registry), registry, job, inside, 3.0)
+
+    assert [r.outcome for r in mine(ran)] == ["succeeded"]
+    assert all(mine(p.runs) == [] and p.recovered == [] for p in passes), [p.errors for p in passes]
+    assert [p.errors for p in passes if p.errors] == []
+    assert [r.outcome for r in runs_of(sessions, job.name)] == ["succeeded"]
+    assert effects(sessions) == 1
+    state = state_of(sessions, job.name)
+    assert state.lease_owner == "" and state.next_run_at is not None and state.next_run_at > utcnow()
+
+
+def test_on_postgresql_a_dead_workers_lease_still_expires(postgres):
+    job = Job("jobtest.append", "every:300", work, timeout=1)
+    registry = registry_of(job)
+    sessions = postgres(registry)
+    dead = claimed(sessions, registry, job, "dead", utcnow())
+    time.sleep(1.2)  # nobody renews it
+    runs = mine(run_due(sessions, registry, worker="w2"))
+    assert [r.outcome for r in runs] == ["succeeded"]
+    assert [(r.id, r.outcome) for r in runs_of(sessions, job.name)] == [(dead.id, "failed"), (runs[0].id, "succeeded")]
+
+
+def test_on_postgresql_checkpoint_commits_batches(postgres):
+    seen: dict[str, int] = {}
+    holder: list[sessionmaker[Session]] = []
+
+    def batches(session: Session, now: dt.datetime) -> None:
+        for _ in range(3):
+            work(session, now)
+            checkpoint(session)
+            with holder[0]() as look:
+                seen[str(len(seen))] = effects_in(look)
+
+    job = Job("jobtest.batches", "every:3600", batches, timeout=60)
+    registry = registry_of(job)
+    sessions = postgres(registry)
+    holder.append(sessions)
+    run = run_job(sessions, registry, job.name, worker="w", force=True)
+    assert run is not None and run.outcome == "succeeded"
+    assert seen == {"0": 1, "1": 2, "2": 3}
+
+
+def effects_in(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.entity == MARK)) or 0

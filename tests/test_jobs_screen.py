@@ -8,6 +8,7 @@ that raises, next to core's own weekly customer digest.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import html
 from collections.abc import Iterator
@@ -311,6 +312,23 @@ def test_api_run_now_and_the_run_history(app, api, session):
     api.patch("/api/v1/jobs/jobtest.broken", json={"enabled": False})
     refused = api.post("/api/v1/jobs/jobtest.broken/run")
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "job_disabled"
+
+
+@pytest.mark.parametrize(
+    "value", ["\u00b2", "\u0661\u0662", "9999999999999999999", "1" * 40, "-1", "+5", " 5", "5 ", "", "0x10"]
+)
+def test_a_malformed_run_cursor_answers_422_not_500(api, value):
+    # "²".isdigit() is true yet int("²") raises; 19 digits overflow SQLite's INTEGER.
+    cursor = base64.urlsafe_b64encode(f"r:{value}".encode()).decode().rstrip("=")
+    response = api.get(f"/api/v1/jobs/jobtest.append/runs?cursor={cursor}")
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"] == {"cursor": ["Not a valid cursor."]}
+
+
+def test_the_largest_run_cursor_is_accepted(api):
+    cursor = base64.urlsafe_b64encode(("r:" + "9" * 18).encode()).decode().rstrip("=")
+    response = api.get(f"/api/v1/jobs/jobtest.append/runs?cursor={cursor}")
+    assert response.status_code == 200 and response.get_json()["next_cursor"] is None
 
 
 def test_the_api_is_in_the_openapi_document(api):

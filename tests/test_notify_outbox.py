@@ -7,6 +7,7 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
+from core.db import utcnow
 from core.models import IssuedDocument, Notification, OutboxMessage, User
 from core.notify import ToCustomer, ToDepartment, ToRole, ToUser, notify
 from core.notify.outbox import cancel, mark_sent, outbox_counts, retry
@@ -96,8 +97,9 @@ def test_users_are_found_by_id_role_and_department_once_each_and_only_when_activ
 
 
 def test_each_recipient_reads_the_notice_in_their_language(session, admin, seed):
-    chinese = make_user(session, "zh@example.com", ["sales"], language="zh_CN")
-    english = make_user(session, "en@example.com", ["sales"], language="en")
+    # Managers who see every order (a salesperson hears only of their own orders).
+    chinese = make_user(session, "zh@example.com", ["general_manager"], language="zh_CN")
+    english = make_user(session, "en@example.com", ["general_manager"], language="en")
     seed["remote"].language = "en"
     session.commit()
     order = make_order(session, admin)
@@ -245,3 +247,59 @@ def test_only_active_users_are_addressed_even_when_named_directly(session, seed)
     session.commit()
     assert notify(session, "order_status_changed", to=ToUser(user.id), context=STATUS_CONTEXT) == []
     assert count(session, Notification) == 0
+
+
+def test_staff_hear_about_an_order_only_when_it_lies_in_their_data_scope(session, admin, seed):
+    hq, sales = seed["hq"], seed["sales_dept"]
+    owner = make_user(session, "owner@example.com", ["sales"], branch=hq, department=sales)
+    colleague = make_user(session, "colleague@example.com", ["sales"], branch=hq, department=sales)
+    manager = make_user(session, "boss@example.com", ["sales_manager"], branch=hq, department=sales)
+    elsewhere = make_user(session, "cd-boss@example.com", ["sales_manager"], branch=seed["cd"], department=sales)
+    order = make_order(session, owner)
+
+    queued = notify(
+        session,
+        "order_status_changed",
+        to=[ToRole("sales"), ToDepartment(seed["sales_dept"].id), ToUser(colleague.id), ToRole("sales_manager")],
+        order=order,
+        context=STATUS_CONTEXT,
+    )
+
+    # The colleague's scope is "own" and the order is not theirs; the other manager's scope is
+    # another branch: nothing about the order reaches either of them.
+    assert elsewhere.id not in {m.user_id for m in queued}
+    assert sorted(m.address for m in queued) == ["boss@example.com", "owner@example.com"]
+    bells = session.scalars(select(Notification.user_id)).all()
+    assert sorted(bells) == sorted([owner.id, manager.id])
+    session.rollback()
+    # Without an order there is nothing to hide.
+    plain = notify(session, "order_status_changed", to=ToUser(colleague.id), context=STATUS_CONTEXT)
+    assert [m.address for m in plain] == ["colleague@example.com"]
+
+
+def test_a_deactivated_customer_is_told_nothing(session, state, admin, seed):
+    from core.notify import digest
+
+    order = make_order(session, admin)
+    order.status = "submitted"
+    seed["local"].active = False
+    session.commit()
+
+    assert notify(session, "order_status_changed", to=ToCustomer(seed["local"].id), context=STATUS_CONTEXT) == []
+    assert digest.run(session, utcnow()) == 0
+    assert count(session, OutboxMessage) == 0 and count(session, Notification) == 0
+
+
+def test_outbox_operations_refuse_a_message_that_changed_since_it_was_read(session, state, admin, seed):
+    """What an administrator saw is re-checked when it is changed: a worker may have claimed it meanwhile."""
+    for status, operation in [("queued", cancel), ("queued", retry), ("uncertain", mark_sent)]:
+        message = make_message(session, seed, status)
+        assert message.status == status  # read (as a screen would), kept in this session
+        with state.sessions() as worker, worker.begin():
+            row = worker.get(OutboxMessage, message.id)
+            row.status, row.claimed_by = ("sending", "w/1") if status == "queued" else ("sent", "")
+        with pytest.raises(ServiceError) as refused:
+            operation(session, message.id, admin)
+        assert refused.value.status == 409
+        session.rollback()
+        assert session.get(OutboxMessage, message.id).status in ("sending", "sent")

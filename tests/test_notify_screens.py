@@ -414,3 +414,34 @@ def test_the_customer_api_reads_and_checks_the_language(app, session, admin, see
     refused = api.patch(f"/api/v1/customers/{seed['local'].id}", json={"language": "zh_TW"})
     assert refused.status_code == 422 and "language" in refused.get_json()["error"]["details"]
     assert fresh(session, Customer, seed["local"].id).language == "zh_CN"
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 19, "-1", "0"])
+def test_a_cursor_that_is_no_id_is_refused_clearly(app, session, admin, people, value):
+    import base64
+
+    for path, kind, who in [("/api/v1/notifications", "n", people["wang"]), ("/api/v1/outbox", "x", admin)]:
+        cursor = base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
+        response = ApiCaller(app.test_client(), token_for(session, who)).get(f"{path}?cursor={cursor}")
+        assert response.status_code == 422, (path, response.status_code)
+        assert "cursor" in response.get_json()["error"]["details"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("core.smtp.port", 10**30),
+        ("core.smtp.port", 2**63),
+        ("core.smtp.port", 0),
+        ("core.smtp.port", 65536),
+        ("core.smtp.timeout", 0),
+        ("core.smtp.timeout", 301),
+        ("core.notify.max_attempts", 0),
+        ("core.notify.max_attempts", 51),
+    ],
+)
+def test_delivery_settings_out_of_bounds_are_refused(app, session, admin, key, value):
+    api = ApiCaller(app.test_client(), token_for(session, admin))
+    response = api.patch("/api/v1/settings", json={key: value})
+    assert response.status_code == 422 and key in response.get_json()["error"]["details"]
+    assert api.patch("/api/v1/settings", json={key: 1 if key != "core.smtp.port" else 587}).status_code == 200

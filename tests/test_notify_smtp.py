@@ -465,3 +465,188 @@ def test_a_document_missing_from_the_file_store_fails_the_message_with_its_name(
     assert failed.status == "failed" and "'gone.pdf' is missing from the file store" in failed.last_error
     assert (failed.claimed_by, failed.lease_until) == ("", None)
     assert running.mailbox.received == []
+
+
+# --- a message that cannot be delivered never holds up the others ------------------------
+
+
+def issued_document(session, admin, order, pdf: bytes) -> IssuedDocument:
+    document = IssuedDocument(
+        order_id=order.id,
+        document="order_confirmation",
+        language="zh_CN",
+        filename="订单确认书.pdf",
+        size=len(pdf),
+        sha256=file_store(session).put(pdf),
+        issued_by_id=admin.id,
+    )
+    session.add(document)
+    session.flush()
+    return document
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "unreadable", "bad hash"])
+def test_an_attachment_that_cannot_be_read_fails_its_message_and_the_queue_goes_on(
+    session, state, running, admin, seed, monkeypatch, damage
+):
+    from core.files import FileStore
+    from core.testing import make_order
+
+    order = make_order(session, admin)
+    pdf = tiny_pdf()
+    document = issued_document(session, admin, order, pdf)
+    (poisoned,) = queue_status_notice(session, seed["local"], order, document=document)
+    others = [queue_status_notice(session, seed["remote"], order)[0] for _ in range(2)]
+    if damage == "corrupt":  # bit rot, a partial restore: the content no longer matches its hash
+        path = file_store(session).path(document.sha256)
+        path.chmod(0o644)
+        path.write_bytes(pdf + b"garbage")
+    elif damage == "unreadable":
+
+        def refused(self, sha256):
+            raise PermissionError(13, "Permission denied", sha256)
+
+        monkeypatch.setattr(FileStore, "get", refused)
+    else:
+        document.sha256 = "../not-a-hash"
+        session.commit()
+
+    report = deliver(state)
+
+    assert (report.sent, report.failed) == (2, 1)
+    failed = reload(session, poisoned)
+    assert failed.status == "failed" and "订单确认书.pdf" in failed.last_error
+    assert "cannot be read" in failed.last_error
+    assert (failed.claimed_by, failed.lease_until, failed.attempts) == ("", None, 1)
+    assert [reload(session, m).status for m in others] == ["sent", "sent"]
+    assert len(running.mailbox.received) == 2
+    assert deliver(state, now=utcnow() + dt.timedelta(days=1)).handled == 0
+
+
+def test_an_unexpected_error_requeues_its_message_and_the_others_are_delivered(
+    session, state, running, seed, monkeypatch
+):
+    from core.notify import delivery
+
+    set_setting(session, "core.notify.max_attempts", 2, registry=state.registry)
+    customer = seed["local"]
+    customer.contacts.append(CustomerContact(name="坏", email="bad@example.com"))
+    customer.contacts.append(CustomerContact(name="好", email="good@example.com"))
+    session.commit()
+    queued = queue_status_notice(session, customer)
+    original = delivery._attachment
+
+    def attachment(session, message):
+        if message.address == "bad@example.com":
+            raise RuntimeError("a bug")
+        return original(session, message)
+
+    monkeypatch.setattr(delivery, "_attachment", attachment)
+    start = utcnow()
+
+    report = deliver(state, now=start)
+
+    assert (report.sent, report.retried) == (2, 1)
+    bad = reload(session, next(m for m in queued if m.address == "bad@example.com"))
+    assert (bad.status, bad.attempts, bad.claimed_by, bad.lease_until) == ("queued", 1, "", None)
+    assert "RuntimeError: a bug" in bad.last_error
+    assert dt.timedelta(seconds=59) < bad.next_attempt_at - start < dt.timedelta(seconds=65)
+    assert sorted(rcpt[0] for rcpt, _ in running.mailbox.received) == ["good@example.com", "zhang@example.com"]
+
+    report = deliver(state, now=start + dt.timedelta(minutes=2))
+    assert report.failed == 1
+    bad = reload(session, bad)
+    assert (bad.status, bad.attempts) == ("failed", 2) and "RuntimeError: a bug" in bad.last_error
+
+
+# --- fencing: a message another worker or an administrator took is left to them --------
+
+
+def test_a_message_taken_by_another_worker_before_the_hand_over_is_not_sent(session, state, running, seed, monkeypatch):
+    from core.notify.email import SmtpTransport
+
+    (message,) = queue_status_notice(session, seed["local"])
+    original = SmtpTransport._envelope
+
+    def slow_envelope(self, address, utf8):
+        # The set-up outlasted the lease: another worker recovered the message and claimed it.
+        connection = original(self, address, utf8)
+        with state.sessions() as other, other.begin():
+            row = other.get(OutboxMessage, message.id)
+            row.claimed_by, row.attempts = "other/1", row.attempts + 1
+        return connection
+
+    monkeypatch.setattr(SmtpTransport, "_envelope", slow_envelope)
+
+    report = deliver(state)
+
+    assert report.handled == 0 and report.lost == 1
+    assert running.mailbox.received == []
+    row = reload(session, message)
+    assert (row.status, row.claimed_by, row.handed_at) == ("sending", "other/1", None)
+
+
+def test_a_message_settled_elsewhere_during_the_transfer_is_not_overwritten(session, state, running, seed):
+    (message,) = queue_status_notice(session, seed["local"])
+
+    def settle_elsewhere() -> None:
+        # The lease ran out during DATA: another worker's recovery marked it uncertain.
+        with state.sessions() as other, other.begin():
+            row = other.get(OutboxMessage, message.id)
+            row.status, row.claimed_by, row.lease_until = "uncertain", "", None
+
+    running.mailbox.on_data = settle_elsewhere
+
+    report = deliver(state)
+
+    assert (report.sent, report.lost) == (0, 1)
+    assert len(running.mailbox.received) == 1
+    assert reload(session, message).status == "uncertain"
+
+
+def test_the_claim_outlasts_the_smtp_conversation_before_the_hand_over(session, state, running, seed, monkeypatch):
+    from core.notify.email import SmtpTransport
+
+    set_setting(session, "core.smtp.timeout", 120, registry=state.registry)
+    session.commit()
+    (message,) = queue_status_notice(session, seed["local"])
+    original = SmtpTransport._envelope
+    leases = []
+
+    def envelope(self, address, utf8):
+        with state.sessions() as other:
+            leases.append(other.get(OutboxMessage, message.id).lease_until - utcnow())
+        return original(self, address, utf8)
+
+    monkeypatch.setattr(SmtpTransport, "_envelope", envelope)
+
+    assert deliver(state).sent == 1
+    # connect, EHLO, STARTTLS, EHLO, login, MAIL and RCPT may each wait the whole timeout.
+    assert leases[0] >= dt.timedelta(seconds=6 * 120) - dt.timedelta(seconds=5)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("core.smtp.port", 10**30, "core.smtp.port"),
+        ("core.smtp.port", 0, "core.smtp.port"),
+        ("core.smtp.timeout", 10**30, "core.smtp.timeout"),
+        ("core.smtp.host", "a" * 64 + ".example", "core.smtp.host"),  # a label too long
+    ],
+)
+def test_smtp_settings_that_cannot_work_keep_messages_waiting_with_a_clear_error(
+    session, state, running, seed, key, value, says
+):
+    from core.models import SettingValue
+
+    # Stored before the settings had bounds (or written by hand): not refused on the way in.
+    session.merge(SettingValue(key=key, value=value))
+    session.commit()
+    (message,) = queue_status_notice(session, seed["local"])
+
+    report = deliver(state)
+
+    assert report.retried == 1
+    row = reload(session, message)
+    assert row.status == "queued" and says in row.last_error and "setting" in row.last_error
+    assert running.mailbox.received == []

@@ -42,3 +42,29 @@ def test_upgrade_does_not_hand_back_a_permission_the_administrator_removed(state
     session.rollback()
     assert "orders.confirm" not in _codes(session, "sales_manager")
     assert "orders.confirm" not in _codes(session, "admin")
+
+
+def test_upgrading_an_installation_from_before_known_permissions_keeps_removals(tmp_path):
+    """c0005 remembers every permission an existing installation had, even one an
+    administrator took away from every role, so the first upgrade does not hand it back."""
+    from alembic import command
+    from sqlalchemy.orm import Session as OrmSession
+
+    from core import migrate
+    from core.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    installation.initialise(engine, "boss@example.com", "a-long-pass-1")
+    with engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "c0004")
+        # As the database was: no outbox yet; the administrator took confirming away.
+        conn.execute(delete(RolePermission).where(RolePermission.code.in_(["orders.confirm", "outbox.manage"])))
+
+    granted = installation.upgrade(engine)
+
+    assert "outbox.manage" in granted and "orders.confirm" not in granted
+
+    with OrmSession(engine) as s:
+        assert "orders.confirm" not in set(s.scalars(select(RolePermission.code)))
+        assert "outbox.manage" in set(s.scalars(select(RolePermission.code)))  # new since c0004
+    engine.dispose()

@@ -355,6 +355,7 @@ def test_the_daily_reminder_counts_working_days_and_reminds_once(app, session, s
 
     warehouse = make_user(session, "store@example.com", ["warehouse"], branch=seed["hq"])
     order = awaiting_inspection(session, state, admin)
+    order.branch_id = seed["hq"].id  # the head office's order: its warehouse sees it
     friday = dt.datetime(2026, 11, 20, 17, 0, tzinfo=COMPANY_TIMEZONE)
     arrival = session.scalars(
         select(OrderTransition).where(

@@ -31,3 +31,18 @@ def test_default_then_stored_value(session, admin, registry):
 
 def test_sessions_opened_by_the_app_carry_their_registry(session, state):
     assert session.info["ordo_registry"] is state.registry
+
+
+def test_number_settings_keep_within_their_bounds(session, admin, registry):
+    from core.settings import parse_text
+
+    bounded = Setting("core.port", int, 25, "Port", minimum=1, maximum=65535)
+    registry.settings = {"core.port": bounded}
+    for wrong in (0, -1, 65536, 10**30):
+        with pytest.raises(ServiceError):
+            set_setting(session, "core.port", wrong, admin, registry)
+    set_setting(session, "core.port", 587, admin, registry)
+    session.commit()
+    assert get_setting(session, "core.port", registry) == 587
+    text = Setting("core.terms", str, "1.\n2.", "Terms", multiline=True)
+    assert parse_text(text, "a\r\nb\rc ") == "a\nb\nc"  # a text area's CR LF stored as LF

@@ -45,6 +45,12 @@ class FormReader(HTMLParser):
         self.inputs: dict[str, dict[str, str]] = {}
         self._in_form = False
         self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            name, text = self.fields[-1]
+            self.fields[-1] = (name, text + data)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
@@ -57,6 +63,10 @@ class FormReader(HTMLParser):
             if a.get("type") == "checkbox" and "checked" not in a:
                 return
             self.fields.append((a["name"], a.get("value", "")))
+        elif tag == "textarea":
+            self._textarea = a["name"]
+            self.inputs[a["name"]] = a
+            self.fields.append((a["name"], ""))
         elif tag == "select":
             self._select = a["name"]
             self.inputs[a["name"]] = a
@@ -66,6 +76,8 @@ class FormReader(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "select":
             self._select = None
+        if tag == "textarea":
+            self._textarea = None
         if tag == "form":
             self._in_form = False
 

@@ -1,8 +1,9 @@
-"""API: an order's attachments — list, upload (multipart), read, download, remove.
+"""API: an order's attachments — list, upload (multipart), read, download, share, remove.
 
 Thin endpoints over :mod:`core.attachments.service`: an order outside the caller's
 scope answers 404 exactly like a missing one; refusals use Ordo's error envelope
 (413 above the size limit, 422 for a refused type, 403 without the permission).
+Portal users reach only the attachments shared with their customer.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ blp.before_request(require_api_user)
 
 
 class UploaderSchema(Schema):
-    """Who uploaded a file."""
+    """Who uploaded a file. Portal users see staff uploaders as `{"id": null, "name": "staff"}`."""
 
-    id = fields.Integer(required=True)
+    id = fields.Integer(required=True, allow_none=True)
     name = fields.String(required=True)
 
 
@@ -56,6 +57,10 @@ class AttachmentSchema(Schema):
     size = fields.Integer(required=True, metadata={"description": "Bytes."})
     sha256 = fields.String(required=True)
     note = fields.String(required=True)
+    customer_visible = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the customer's portal users see it (always for their own uploads)."},
+    )
     uploaded_by = fields.Nested(UploaderSchema, allow_none=True, required=True)
     uploaded_at = fields.DateTime(required=True)
     removed_at = fields.DateTime(allow_none=True, required=True)
@@ -72,6 +77,12 @@ class RemoveSchema(Schema):
     """Why the attachment is removed (kept in the order's audit trail)."""
 
     reason = fields.String(required=True, metadata={"example": "Uploaded to the wrong order"})
+
+
+class ShareSchema(Schema):
+    """Whether the customer's portal users see the attachment."""
+
+    customer_visible = fields.Boolean(required=True, metadata={"example": True})
 
 
 #: OpenAPI for a file's bytes; the actual ``Content-Type`` is the type found in the content.
@@ -92,6 +103,12 @@ UPLOAD_BODY = {
                     "file": {"type": "string", "format": "binary", "description": "The file; its name is kept."},
                     "kind": {"type": "string", "enum": list(ATTACHMENT_KINDS), "default": "other"},
                     "note": {"type": "string", "maxLength": service.MAX_NOTE},
+                    "customer_visible": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "Share with the customer's portal users (staff only; a portal "
+                        "user's upload is always shared).",
+                    },
                 },
             }
         }
@@ -99,11 +116,35 @@ UPLOAD_BODY = {
 }
 
 
+#: How a multipart form field says yes or no.
+_TRUE = ("true", "1", "on", "yes")
+_FALSE = ("false", "0", "off", "no", "")
+
+
+def _form_flag(name: str) -> bool:
+    """A yes/no multipart form field (absent is no); 422 for anything else."""
+    value = request.form.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ServiceError("invalid", f"{name} must be true or false", {name: ["Expected true or false."]})
+
+
+def _uploader(a: OrderAttachment, users: dict[int, User], viewer: User) -> dict[str, Any] | None:
+    who = users.get(a.uploaded_by_id) if a.uploaded_by_id is not None else None
+    if who is not None:
+        return {"id": who.id, "name": who.name}
+    if a.uploaded_by_id is not None and service.is_portal_user(viewer):
+        return {"id": None, "name": service.STAFF_UPLOADER}
+    return None
+
+
 def _dump(session: Session, attachments: list[OrderAttachment]) -> list[dict[str, Any]]:
-    users: dict[int, User] = service.uploaders(session, attachments)
+    viewer = api_user()
+    users: dict[int, User] = service.uploaders(session, attachments, viewer)
     items = []
     for a in attachments:
-        who = users.get(a.uploaded_by_id) if a.uploaded_by_id is not None else None
         items.append(
             {
                 "id": a.id,
@@ -114,7 +155,8 @@ def _dump(session: Session, attachments: list[OrderAttachment]) -> list[dict[str
                 "size": a.size,
                 "sha256": a.sha256,
                 "note": a.note,
-                "uploaded_by": {"id": who.id, "name": who.name} if who is not None else None,
+                "customer_visible": a.customer_visible,
+                "uploaded_by": _uploader(a, users, viewer),
                 "uploaded_at": a.uploaded_at,
                 "removed_at": a.removed_at,
                 "content_url": url_for(".AttachmentContent", order_id=a.order_id, attachment_id=a.id),
@@ -138,10 +180,12 @@ class Attachments(MethodView):
     @blp.response(201, AttachmentSchema)
     @errors(blp, 401, 403, 404, 413, 415, 422)
     def post(self, order_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
-        """Upload a file (multipart `file`, optional `kind` and `note`) to the order.
+        """Upload a file (multipart `file`, optional `kind`, `note`, `customer_visible`) to the order.
 
         The type is found in the content and must be on the allowed list, and the
         file name's extension must agree with it; above the size limit answers 413.
+        Staff uploads are shared with the customer only with `customer_visible=true`;
+        a portal user's upload always is.
         """
         session, user = db(), api_user()
         service.order_for_upload(session, user, order_id)  # 404 / 403 before the body is looked at
@@ -163,6 +207,7 @@ class Attachments(MethodView):
             data=upload.read(),
             kind=request.form.get("kind", "other"),
             note=request.form.get("note", ""),
+            customer_visible=_form_flag("customer_visible"),
         )
         commit()
         location = url_for(".AttachmentItem", order_id=order_id, attachment_id=attachment.id)
@@ -208,6 +253,26 @@ def remove_attachment(order_id: int, attachment_id: int) -> dict[str, Any]:
     if not isinstance(reason, str):
         raise ServiceError("invalid", "the reason must be a string", {"reason": ["Not a valid string."]})
     attachment = service.remove_attachment(session, user, order_id, attachment_id, reason)
+    commit()
+    return _dump(session, [attachment])[0]
+
+
+@blp.route("/<int:order_id>/attachments/<int:attachment_id>/share", methods=["POST"])
+@blp.doc(requestBody=json_body(ShareSchema, example={"customer_visible": True}))
+@blp.response(200, AttachmentSchema)
+@errors(blp, 400, 401, 403, 404, 415, 422)
+def share_attachment(order_id: int, attachment_id: int) -> dict[str, Any]:
+    """Share an attachment with the customer's portal users, or stop sharing it (staff with
+    `attachments.upload`; audited). A file the customer uploaded cannot be hidden from them."""
+    session, user = db(), api_user()
+    service.attachment_for_sharing(session, user, order_id, attachment_id)  # 404 / 403 before the body
+    body = read_json()
+    visible = body.get("customer_visible")
+    if not isinstance(visible, bool):
+        raise ServiceError(
+            "invalid", "customer_visible must be true or false", {"customer_visible": ["Expected true or false."]}
+        )
+    attachment = service.share_attachment(session, user, order_id, attachment_id, visible)
     commit()
     return _dump(session, [attachment])[0]
 

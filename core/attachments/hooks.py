@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 from sqlalchemy.orm import Session
 
-from core.attachments.service import ALLOWED_TYPES, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_MB, MAX_MB
+from core.attachments.service import ALLOWED_TYPES, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_MB, MAX_MB, SERVER_MAX_MB
 from core.contrib import Panel, Permission, Setting
 from core.hookspecs import hookimpl
 from core.labels import N_
@@ -30,6 +30,9 @@ SETTINGS = (
         DEFAULT_MAX_MB,
         N_("Attachment size limit (MB)"),
         help=N_("The largest file accepted as an order attachment, in MB. The server accepts at most 32 MB."),
+        minimum=1,
+        # Flask's MAX_CONTENT_LENGTH (core/app.py) refuses any body above 32 MB first.
+        maximum=SERVER_MAX_MB,
     ),
     Setting(
         ALLOWED_TYPES,

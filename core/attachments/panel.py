@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from core.attachments.service import MB, allowed_types, list_attachments, max_bytes, uploaders
+from core.attachments.service import MB, allowed_types, is_portal_user, list_attachments, max_bytes, uploaders
 from core.attachments.sniff import NAME_EXTENSIONS
 from core.contrib import Panel
 from core.models import Order, User
@@ -59,15 +59,20 @@ def accept_attribute(types: tuple[str, ...]) -> str:
 
 
 def attachments_panel(session: Session, order: Order, user: User) -> Panel:
-    """The panel for ``order`` as ``user`` sees it (the order page already checked the scope)."""
+    """The panel for ``order`` as ``user`` sees it (the order page already checked the scope).
+
+    Portal users see only the files shared with the customer, without staff names; staff
+    who may upload also choose what is shared.
+    """
     rows = list_attachments(session, user, order.id)
     types = allowed_types(session)
     html = render_template(
         "attachments/panel.html",
         order=order,
         rows=rows,
-        uploaded_by=uploaders(session, rows),
+        uploaded_by=uploaders(session, rows, user),
         can_upload=user.can("attachments.upload"),
+        can_share=user.can("attachments.upload") and not is_portal_user(user),
         can_remove=user.can("attachments.remove"),
         limit_mb=upload_limit_mb(session),
         allowed=types,

@@ -1,8 +1,11 @@
-"""Attachments of an order: add, list, fetch, read back and remove, inside the order's scope.
+"""Attachments of an order: add, list, fetch, read back, share and remove, inside the order's scope.
 
 Every function reaches the order through :func:`core.services.orders.get_order`, so a
 user who may not see the order gets 404 for its attachments too, exactly as for a
-missing one. An upload is checked completely — permission, size limit, type by content,
+missing one. Portal users (a user with a ``customer_id``) see only the attachments
+shared with the customer (``customer_visible``: what they uploaded themselves, and
+staff uploads shared on purpose); any other answers 404 for them like a missing one,
+and staff uploaders are not named to them. An upload is checked completely — permission, size limit, type by content,
 allowed-type list — before anything is written: a refused file leaves no row, no audit
 entry and no bytes in the file store.
 """
@@ -34,6 +37,9 @@ MAX_MB = "core.attachments.max_mb"
 #: Setting: the types accepted, as extensions separated by commas.
 ALLOWED_TYPES = "core.attachments.allowed_types"
 DEFAULT_MAX_MB = 20
+#: The most ``max_mb`` may be: the web server refuses any body above 32 MB (Flask's
+#: ``MAX_CONTENT_LENGTH`` in :mod:`core.app`) before Ordo reads it.
+SERVER_MAX_MB = 32
 DEFAULT_ALLOWED_TYPES = "pdf,png,jpg,gif,tif,webp,docx,xlsx,doc,xls,txt,csv,ofd"
 MB = 1024 * 1024
 #: The longest file name kept (the column's width).
@@ -41,6 +47,11 @@ MAX_FILENAME = 255
 MAX_NOTE = 500
 #: The longest removal reason (the audit log's column).
 MAX_REASON = 1000
+#: Unicode categories a note or reason may not hold: control characters (NUL breaks
+#: PostgreSQL, the others exports and PDFs) and lone surrogates (not encodable).
+_FORBIDDEN_CATEGORIES = ("Cc", "Cs")
+#: What portal users see instead of the name of the staff member who uploaded a file.
+STAFF_UPLOADER = "staff"
 
 #: Characters Windows forbids in file names; replaced so a download saves anywhere.
 _RESERVED = re.compile(r'[<>:"/\\|?*]')
@@ -96,6 +107,24 @@ def allowed_types(session: Session) -> tuple[str, ...]:
 def megabytes(size: int) -> str:
     """``size`` bytes in MB with one decimal, rounded up (so 20 MB + 1 byte reads 20.1)."""
     return f"{math.ceil(size * 10 / MB) / 10:.1f}"
+
+
+# --- people and text -----------------------------------------------------------------
+
+
+def is_portal_user(user: User | None) -> bool:
+    """Whether ``user`` is a customer's portal user (sees only what is shared with the customer)."""
+    return user is not None and user.customer_id is not None
+
+
+def plain_text(text: str, field: str, template: str) -> str:
+    """``text`` with line breaks made ``\n``; :class:`AttachmentRefused` (422, ``invalid``,
+    under ``field``) with ``template`` if it holds control characters other than line
+    breaks and tabs."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if any(unicodedata.category(c) in _FORBIDDEN_CATEGORIES and c not in "\n\t" for c in text):
+        raise AttachmentRefused("invalid", template, field=field)
+    return text
 
 
 # --- names ----------------------------------------------------------------------------
@@ -154,14 +183,19 @@ def add_attachment(
     data: bytes,
     kind: str = "other",
     note: str = "",
+    customer_visible: bool = False,
 ) -> OrderAttachment:
     """Attach a file to an order the user may see (the customer's original order, a
     contract, a signed delivery note, …) and audit it on the order (IN-5, IN-6).
 
+    ``customer_visible`` shares a staff upload with the customer's portal users; what a
+    portal user uploads is always visible to them (the argument is ignored).
+
     Refused with nothing written: 404 outside the scope, 403 without
     ``attachments.upload``, 413 above the size limit, 422 for an empty file, a type not
     found in the content or disallowed, a name disagreeing with the content, an unknown
-    kind or a note over 500 characters. The same bytes uploaded twice are stored once.
+    kind, a note over 500 characters or holding control characters. The same bytes
+    uploaded twice are stored once.
     """
     order = order_for_upload(session, user, order_id)
     if kind not in ATTACHMENT_KINDS:
@@ -171,7 +205,7 @@ def add_attachment(
             {"kind": repr(kind), "kinds": ", ".join(ATTACHMENT_KINDS)},
             field="kind",
         )
-    note = (note or "").strip()
+    note = plain_text((note or "").strip(), "note", N_("the note must not contain control characters"))
     if len(note) > MAX_NOTE:
         too_long = N_("the note is longer than %(max)s characters")
         raise AttachmentRefused("invalid", too_long, {"max": MAX_NOTE}, field="note")
@@ -189,6 +223,7 @@ def add_attachment(
         sha256=sha256,
         note=note,
         uploaded_by_id=user.id,
+        customer_visible=is_portal_user(user) or bool(customer_visible),
     )
     session.add(attachment)
     session.flush()
@@ -198,7 +233,14 @@ def add_attachment(
         "order_attachment",
         attachment.id,
         "upload",
-        {"filename": filename, "kind": kind, "size": len(data), "content_type": detected.mime, "sha256": sha256},
+        {
+            "filename": filename,
+            "kind": kind,
+            "size": len(data),
+            "content_type": detected.mime,
+            "sha256": sha256,
+            "customer_visible": attachment.customer_visible,
+        },
         order_id=order.id,
     )
     return attachment
@@ -249,27 +291,34 @@ def _has_extension(filename: str) -> bool:
 
 
 def list_attachments(session: Session, user: User, order_id: int) -> list[OrderAttachment]:
-    """The order's attachments (removed ones left out), oldest first; 404 outside the scope."""
+    """The order's attachments (removed ones left out), oldest first; 404 outside the scope.
+
+    A portal user gets only those shared with the customer.
+    """
     order = get_order(session, user, order_id)
     stmt = (
         select(OrderAttachment)
         .where(OrderAttachment.order_id == order.id, OrderAttachment.removed_at.is_(None))
         .order_by(OrderAttachment.uploaded_at, OrderAttachment.id)
     )
+    if is_portal_user(user):
+        stmt = stmt.where(OrderAttachment.customer_visible.is_(True))
     return list(session.scalars(stmt))
 
 
 def get_attachment(session: Session, user: User, order_id: int, attachment_id: int) -> OrderAttachment:
     """One attachment of an order; 404 if the order is out of scope, the attachment is
-    on another order, was removed, or does not exist — all alike."""
+    on another order, was removed, does not exist or — for a portal user — is not shared
+    with the customer, all alike."""
     order = get_order(session, user, order_id)
-    attachment = session.scalar(
-        select(OrderAttachment).where(
-            OrderAttachment.id == attachment_id,
-            OrderAttachment.order_id == order.id,
-            OrderAttachment.removed_at.is_(None),
-        )
+    stmt = select(OrderAttachment).where(
+        OrderAttachment.id == attachment_id,
+        OrderAttachment.order_id == order.id,
+        OrderAttachment.removed_at.is_(None),
     )
+    if is_portal_user(user):
+        stmt = stmt.where(OrderAttachment.customer_visible.is_(True))
+    attachment = session.scalar(stmt)
     if attachment is None:
         raise NotFound("attachment", attachment_id)
     return attachment
@@ -288,10 +337,10 @@ def remove_attachment(session: Session, user: User, order_id: int, attachment_id
     """Hide an attachment from the order, with the reason audited; the file and row stay.
 
     404 as for :func:`get_attachment`, 403 without ``attachments.remove``, 422 without
-    a reason.
+    a reason or with one holding control characters.
     """
     attachment = attachment_for_removal(session, user, order_id, attachment_id)
-    reason = (reason or "").strip()
+    reason = plain_text((reason or "").strip(), "reason", N_("the reason must not contain control characters"))
     if not reason:
         raise AttachmentRefused("reason_required", N_("give the reason for removing the attachment"), field="reason")
     if len(reason) > MAX_REASON:
@@ -321,9 +370,62 @@ def attachment_for_removal(session: Session, user: User, order_id: int, attachme
     return attachment
 
 
-def uploaders(session: Session, attachments: list[OrderAttachment]) -> dict[int, User]:
-    """The users who uploaded ``attachments``, by id (one query for a whole list)."""
+def share_attachment(
+    session: Session, user: User, order_id: int, attachment_id: int, customer_visible: bool
+) -> OrderAttachment:
+    """Share an attachment with the customer's portal users, or stop sharing it; audited
+    on the order (``share`` / ``unshare``) when it changes.
+
+    404 as for :func:`get_attachment`; 403 without ``attachments.upload`` and for portal
+    users (staff decide what is shared); 422 to hide from the customer a file the
+    customer uploaded.
+    """
+    attachment = attachment_for_sharing(session, user, order_id, attachment_id)
+    if not customer_visible and attachment.uploaded_by_id is not None:
+        uploader = session.get(User, attachment.uploaded_by_id)
+        if is_portal_user(uploader):
+            raise AttachmentRefused(
+                "invalid",
+                N_("the customer uploaded “%(name)s”, so the customer always sees it"),
+                {"name": attachment.filename},
+                field="customer_visible",
+            )
+    if attachment.customer_visible != customer_visible:
+        attachment.customer_visible = customer_visible
+        audit.record(
+            session,
+            user,
+            "order_attachment",
+            attachment.id,
+            "share" if customer_visible else "unshare",
+            {"filename": attachment.filename, "customer_visible": customer_visible},
+            order_id=attachment.order_id,
+        )
+        session.flush()
+    return attachment
+
+
+def attachment_for_sharing(session: Session, user: User, order_id: int, attachment_id: int) -> OrderAttachment:
+    """The attachment ``user`` may share or unshare: 404 as for :func:`get_attachment`,
+    403 without ``attachments.upload`` or for a portal user."""
+    attachment = get_attachment(session, user, order_id, attachment_id)
+    if not user.can("attachments.upload"):
+        raise ServiceError("forbidden", "you lack the permission 'attachments.upload'", status=403)
+    if is_portal_user(user):
+        raise ServiceError("forbidden", "only staff choose what is shared with the customer", status=403)
+    return attachment
+
+
+def uploaders(session: Session, attachments: list[OrderAttachment], viewer: User | None = None) -> dict[int, User]:
+    """The users who uploaded ``attachments``, by id (one query for a whole list).
+
+    For a portal ``viewer`` only users of the viewer's own customer are included: staff
+    who uploaded a shared file are not named to customers (see :data:`STAFF_UPLOADER`).
+    """
     ids = {a.uploaded_by_id for a in attachments if a.uploaded_by_id is not None}
     if not ids:
         return {}
-    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
+    stmt = select(User).where(User.id.in_(ids))
+    if viewer is not None and is_portal_user(viewer):
+        stmt = stmt.where(User.customer_id == viewer.customer_id)
+    return {u.id: u for u in session.scalars(stmt)}

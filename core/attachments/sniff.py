@@ -229,6 +229,9 @@ def _zip_type(data: bytes) -> DetectedType | None:
 _OLE_STREAMS = (("WordDocument", "doc"), ("Workbook", "xls"), ("Book", "xls"), ("PowerPoint Document", "ppt"))
 _END_OF_CHAIN = 0xFFFFFFFE
 _MAX_SECTOR_ID = 0xFFFFFFFA
+#: The most directory entries read (128 bytes each): far more streams and storages than
+#: any Word, Excel or PowerPoint file holds, so a huge crafted directory is refused.
+_MAX_DIRECTORY_ENTRIES = 32768
 
 
 def _ole_type(data: bytes) -> DetectedType | None:
@@ -247,8 +250,12 @@ def _ole_type(data: bytes) -> DetectedType | None:
 def ole_stream_names(data: bytes) -> set[str]:
     """The names in an OLE compound file's directory (MS-CFB), read without a library.
 
-    Follows the FAT chain of the directory with every sector id and the chain length
-    checked, so a crafted file cannot loop or read out of bounds; ``ValueError`` if damaged.
+    Everything a crafted file could inflate is bounded by the file's own size: the FAT
+    is read from at most as many distinct sectors as the file's sectors need (a DIFAT
+    listing one sector thousands of times counts it once), it holds no more entries
+    than the file has sectors, and the directory chain visits each sector at most once
+    and holds at most :data:`_MAX_DIRECTORY_ENTRIES` entries. Every sector id and chain
+    is checked, so a file cannot loop or read out of bounds; ``ValueError`` if damaged.
     """
     if len(data) < 512 or not data.startswith(_OLE_MAGIC):
         raise ValueError("not an OLE compound file")
@@ -257,15 +264,19 @@ def ole_stream_names(data: bytes) -> set[str]:
         raise ValueError("bad sector size")
     size = 1 << sector_shift
     sector_count = (len(data) - size) // size if len(data) > size else 0
-    fat_sectors = _difat(data, size, sector_count)
     fat: list[int] = []
-    for sector in fat_sectors:
+    for sector in _difat(data, size, sector_count):
         fat.extend(struct.unpack_from(f"<{size // 4}I", _sector(data, size, sector, sector_count)))
+    del fat[sector_count:]  # entries for sectors past the end of the file describe nothing
     names: set[str] = set()
+    visited: set[int] = set()
     (directory,) = struct.unpack_from("<I", data, 0x30)
-    for _ in range(sector_count + 1):
-        if directory == _END_OF_CHAIN:
-            return names
+    while directory != _END_OF_CHAIN:
+        if directory in visited:
+            raise ValueError("directory chain loops")
+        if len(visited) * size // 128 >= _MAX_DIRECTORY_ENTRIES:
+            raise ValueError("directory too large")
+        visited.add(directory)
         raw = _sector(data, size, directory, sector_count)
         for offset in range(0, size, 128):
             entry = raw[offset : offset + 128]
@@ -275,22 +286,47 @@ def ole_stream_names(data: bytes) -> set[str]:
         if directory >= len(fat):
             raise ValueError("directory chain leaves the FAT")
         directory = fat[directory]
-    raise ValueError("directory chain loops")
+    return names
 
 
 def _difat(data: bytes, size: int, sector_count: int) -> list[int]:
-    """The sector ids of the FAT: 109 in the header, the rest in a chain of DIFAT sectors."""
-    entries = list(struct.unpack_from("<109I", data, 0x4C))
+    """The distinct sector ids of the FAT: up to 109 in the header, the rest in a chain of
+    DIFAT sectors, read no further than the file's sectors need FAT sectors.
+
+    The FAT needs ``ceil(sector_count / (size / 4))`` sectors; ids beyond that and
+    repeated ids are not read again (repeats are how a small file would make the FAT
+    huge). A DIFAT chain that loops or is longer than that many FAT ids could fill is
+    ``ValueError``.
+    """
+    per_sector = size // 4
+    needed = -(-sector_count // per_sector)
+    fat: dict[int, None] = {}  # insertion-ordered, distinct
+
+    def take(ids: tuple[int, ...]) -> bool:
+        """Add ``ids`` to the FAT's sectors; True once it has all it needs."""
+        for sector in ids:
+            if len(fat) >= needed:
+                return True
+            if sector <= _MAX_SECTOR_ID:
+                fat.setdefault(sector, None)
+        return len(fat) >= needed
+
+    if take(struct.unpack_from("<109I", data, 0x4C)):
+        return list(fat)
     (following,) = struct.unpack_from("<I", data, 0x44)
-    for _ in range(sector_count + 1):
-        if following > _MAX_SECTOR_ID:
+    seen: set[int] = set()
+    # Each DIFAT sector lists size/4 - 1 FAT sectors: more DIFAT sectors than the
+    # needed FAT sectors could fill is a damaged (or crafted) file.
+    longest = -(-needed // (per_sector - 1)) + 1
+    while following <= _MAX_SECTOR_ID:
+        if following in seen or len(seen) >= longest:
+            raise ValueError("DIFAT chain loops or is too long")
+        seen.add(following)
+        raw = struct.unpack_from(f"<{per_sector}I", _sector(data, size, following, sector_count))
+        if take(raw[:-1]):
             break
-        raw = struct.unpack_from(f"<{size // 4}I", _sector(data, size, following, sector_count))
-        entries.extend(raw[:-1])
         following = raw[-1]
-    else:
-        raise ValueError("DIFAT chain loops")
-    return [sector for sector in entries if sector <= _MAX_SECTOR_ID]
+    return list(fat)
 
 
 def _sector(data: bytes, size: int, sector: int, sector_count: int) -> bytes:

@@ -1,4 +1,5 @@
-"""Attachment screens: upload from the order page, download, remove with a reason.
+"""Attachment screens: upload from the order page, download, share with the customer,
+remove with a reason.
 
 Thin views over :mod:`core.attachments.service`, which checks the order's scope (404),
 the permission (403) and the file; a refusal comes back to the order page as a message
@@ -57,6 +58,7 @@ def upload_attachment(order_id: int) -> Response:
             data=upload.read(),
             kind=request.form.get("kind", "other"),
             note=request.form.get("note", ""),
+            customer_visible=request.form.get("customer_visible") == "1",
         )
     except ServiceError as exc:
         session.rollback()
@@ -79,6 +81,32 @@ def download_attachment(order_id: int, attachment_id: int) -> Response:
         abort_for(exc)
         raise
     return Response(service.attachment_bytes(session, attachment), headers=service.download_headers(attachment))
+
+
+@bp.post("/orders/<int:order_id>/attachments/<int:attachment_id>/share")
+@permission_required("attachments.upload")
+def share_attachment(order_id: int, attachment_id: int) -> Response:
+    """Share an attachment with the customer (``customer_visible=1``) or stop sharing it (``0``)."""
+    session, user = db(), current_actor()
+    choice = request.form.get("customer_visible")
+    try:
+        service.attachment_for_sharing(session, user, order_id, attachment_id)  # 404 / 403 first
+        if choice not in ("0", "1"):
+            raise AttachmentRefused(
+                "invalid", N_("choose whether the customer sees the file"), field="customer_visible"
+            )
+        attachment = service.share_attachment(session, user, order_id, attachment_id, choice == "1")
+    except ServiceError as exc:
+        session.rollback()
+        abort_for(exc)
+        flash(refusal_text(exc), "danger")
+        return _back(order_id)
+    session.commit()
+    if attachment.customer_visible:
+        flash(_("“%(name)s” is shared with the customer.", name=attachment.filename), "success")
+    else:
+        flash(_("“%(name)s” is no longer shared with the customer.", name=attachment.filename), "success")
+    return _back(order_id)
 
 
 @bp.post("/orders/<int:order_id>/attachments/<int:attachment_id>/remove")

@@ -118,13 +118,24 @@ def list_days(session: Session, start: dt.date, end: dt.date, company_id: int | 
     )
 
 
+def has_control_characters(text: str, allowed: frozenset[str] = frozenset()) -> bool:
+    """Whether ``text`` holds a control character (C0, DEL or C1) other than those ``allowed``.
+
+    They are invisible, break exports and PDFs, and PostgreSQL refuses NUL outright, so
+    names and letterhead text are refused with them whichever way they come in.
+    """
+    return any((ord(c) < 32 or 0x7F <= ord(c) < 0xA0) and c not in allowed for c in text)
+
+
 def _check_kind_and_name(kind: str, name: str, line: int | None = None) -> list[Problem]:
     problems = []
     if kind not in CALENDAR_DAY_KINDS:
         problems.append(
             Problem("kind", N_("Kind must be “holiday” or “workday”, not “%(kind)s”."), {"kind": kind}, line)
         )
-    if len(name) > MAX_NAME:
+    if has_control_characters(name):
+        problems.append(Problem("name", N_("Remove control characters (invisible codes) from this text."), line=line))
+    elif len(name) > MAX_NAME:
         problems.append(Problem("name", N_("The name is longer than %(max)s characters."), {"max": MAX_NAME}, line))
     return problems
 
@@ -251,6 +262,20 @@ def parse_date(text: str) -> dt.date | None:
 def _read_rows(text: str) -> tuple[list[tuple[int, dt.date, str, str]], list[Problem]]:
     """The file's days as (line, date, kind, name), and every problem found on the way."""
     reader = csv.reader(io.StringIO(text))
+    try:
+        return _read_days(reader)
+    except csv.Error:
+        # A field longer than the csv module's limit (128 K characters), for one.
+        return [], [
+            Problem(
+                "file",
+                N_("This line cannot be read as CSV (a field is far too long or a quote is not closed)."),
+                line=max(reader.line_num, 1),
+            )
+        ]
+
+
+def _read_days(reader: Any) -> tuple[list[tuple[int, dt.date, str, str]], list[Problem]]:
     header = next(reader, None)
     if header is None or [h.strip().lower() for h in header] != list(CSV_COLUMNS):
         return [], [Problem("file", N_("The first line must be the header “date,kind,name”."), line=1)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar as stdlib_calendar
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,9 +97,23 @@ def year_view(year: int) -> list[MonthView]:
     return months
 
 
+#: A whole number as the query string may give it: ASCII digits only, an optional minus, short.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,6}")
+
+
+def whole_number(raw: str) -> int | None:
+    """``raw`` as an int if it is a plain whole number of at most six digits; None otherwise.
+
+    ``str.isdigit`` is not enough: it accepts "²" and other digits ``int`` refuses.
+    """
+    text = raw.strip()
+    return int(text) if _WHOLE_NUMBER.fullmatch(text) else None
+
+
 def _year() -> int:
-    raw = request.args.get("year", "")
-    year = int(raw) if raw.isdigit() else company_now().year
+    year = whole_number(request.args.get("year", ""))
+    if year is None:
+        year = company_now().year
     return min(max(year, YEARS[0]), YEARS[1])
 
 
@@ -118,7 +133,7 @@ def _calculator() -> dict[str, Any]:
         return result
     try:
         if result["days"]:
-            days = int(result["days"]) if result["days"].lstrip("-").isdigit() else None
+            days = whole_number(result["days"])
             if days is None or abs(days) > MAX_WORKING_DAYS:
                 result["error"] = _(
                     "Give a whole number of working days from -%(max)s to %(max)s.", max=MAX_WORKING_DAYS

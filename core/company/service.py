@@ -19,7 +19,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from core.calendar import WEEKDAYS, CalendarError, format_weekend, parse_weekend
-from core.calendar.days import Problem, Refused
+from core.calendar.days import Problem, Refused, has_control_characters
 from core.files import file_store
 from core.labels import N_
 from core.models import Company, Order, User
@@ -74,8 +74,7 @@ def _text_problems(name: str, value: Any, limit: int) -> tuple[str | None, list[
     if not isinstance(value, str):
         return None, [Problem(name, N_("Not a valid string."))]
     text = value.strip()
-    allowed = {"\n", "\r"} if name == "address" else set()
-    if any((ord(c) < 32 or 0x7F <= ord(c) < 0xA0) and c not in allowed for c in text):
+    if has_control_characters(text, frozenset("\n\r") if name == "address" else frozenset()):
         return None, [Problem(name, N_("Remove control characters (invisible codes) from this text."))]
     if len(text) > limit:
         return None, [Problem(name, N_("At most %(max)s characters."), {"max": limit})]

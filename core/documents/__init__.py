@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable
 from decimal import Decimal
@@ -191,8 +192,22 @@ def logo_data_uri(session: Session, company: Company) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def render_html(session: Session, registry: Registry, name: str, order: Order, language: str = "zh_CN") -> str:
-    """The HTML of document ``name`` for ``order`` (the step before the PDF)."""
+#: The printing time written into the HTML whose hash tells two copies' contents apart
+#: (:func:`content_hash`): any fixed time, so that only what the document says counts.
+CONTENT_PRINTED_AT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def render_html(
+    session: Session,
+    registry: Registry,
+    name: str,
+    order: Order,
+    language: str = "zh_CN",
+    *,
+    printed_at: dt.datetime | None = None,
+) -> str:
+    """The HTML of document ``name`` for ``order`` (the step before the PDF), printed now
+    unless ``printed_at`` says otherwise."""
     doc = registry.documents.get(name)
     if doc is None:
         raise NotFound("document type", name)
@@ -204,7 +219,7 @@ def render_html(session: Session, registry: Registry, name: str, order: Order, l
         "title": document_label(registry, doc, language),
         "company": company,
         "logo": logo_data_uri(session, company),
-        "printed_at": company_now(),
+        "printed_at": printed_at if printed_at is not None else company_now(),
         "timezone": TIMEZONE_NAME,
         "language": language,
     }
@@ -224,13 +239,25 @@ def data_only_fetcher() -> Any:
     return URLFetcher(allowed_protocols=("data",))
 
 
+def content_hash(session: Session, registry: Registry, name: str, order: Order, language: str = "zh_CN") -> str:
+    """SHA-256 (hex) of what document ``name`` of ``order`` says in ``language`` now: its
+    HTML with a fixed printing time. Equal hashes mean an archived copy can be handed out
+    again (:mod:`core.documents.archive`); cheap — it renders no PDF."""
+    html = render_html(session, registry, name, order, language, printed_at=CONTENT_PRINTED_AT)
+    return hashlib.sha256(html.encode("utf-8")).hexdigest()
+
+
+def html_to_pdf(html: str) -> bytes:
+    """A document's HTML as PDF bytes (WeasyPrint; fetches nothing but ``data:`` URIs)."""
+    from weasyprint import HTML
+
+    return HTML(string=html, base_url=str(CORE_TEMPLATES), url_fetcher=data_only_fetcher()).write_pdf()
+
+
 def render_document(session: Session, registry: Registry, name: str, order: Order, language: str = "zh_CN") -> bytes:
     """Document ``name`` for ``order`` as PDF bytes (nothing is archived: see
     :func:`core.documents.archive.issue_document`)."""
-    from weasyprint import HTML
-
-    html = render_html(session, registry, name, order, language)
-    return HTML(string=html, base_url=str(CORE_TEMPLATES), url_fetcher=data_only_fetcher()).write_pdf()
+    return html_to_pdf(render_html(session, registry, name, order, language))
 
 
 def check_may_print(registry: Registry, name: str, user: User) -> DocumentType:

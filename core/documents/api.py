@@ -1,8 +1,9 @@
 """API: an order's documents (PDF) — which types may be printed, issuing one, the archive, e-mailing.
 
-``GET …/documents/{type}`` issues the document: each call archives the PDF it returns
+``GET …/documents/{type}`` issues the document: the PDF it returns is archived
 (:mod:`core.documents.archive`), so ``…/issued-documents/{id}`` returns exactly what
-was handed out. An order outside the caller's scope answers 404 like one that does not
+was handed out; while the document's content does not change, the archived copy is
+returned again and nothing is written. An order outside the caller's scope answers 404 like one that does not
 exist; a document type the caller lacks the permission for answers 403.
 """
 
@@ -14,7 +15,6 @@ from flask import Response, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.api.auth import api_user, require_api_user
@@ -22,13 +22,14 @@ from core.api.common import commit, errors, json_body, read_json
 from core.db import transaction
 from core.documents import check_may_print, printable_documents, reader_language
 from core.documents.archive import (
-    archive_pdf,
     get_issued,
     issued_pdf,
-    render_for_issue,
+    issuer_names,
+    prepare_copy,
+    store_copy,
     visible_issued_documents,
 )
-from core.documents.mail import send_document
+from core.documents.mail import prepare_send, send_document
 from core.i18n import LANGUAGES
 from core.models import IssuedDocument, User
 from core.services import ServiceError
@@ -86,7 +87,12 @@ class IssuedDocumentSchema(Schema):
     filename = fields.String(required=True, metadata={"example": "SO2026-000001-order_confirmation.pdf"})
     size = fields.Integer(required=True, metadata={"description": "Bytes."})
     sha256 = fields.String(required=True, metadata={"description": "SHA-256 of the PDF, hex."})
-    issued_by = fields.Nested(IssuerSchema, allow_none=True, required=True)
+    issued_by = fields.Nested(
+        IssuerSchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "Null when unknown, and for a customer's portal user when staff issued it."},
+    )
     issued_at = fields.DateTime(required=True)
     url = fields.String(required=True, metadata={"description": "GET it for the archived PDF."})
 
@@ -127,10 +133,13 @@ def _pdf(data: bytes, filename: str) -> Response:
     )
 
 
-def _issued_out(session: Session, issued: IssuedDocument, names: dict[int, str] | None = None) -> dict[str, Any]:
+def _issued_out(
+    session: Session, viewer: User, issued: IssuedDocument, names: dict[int, str] | None = None
+) -> dict[str, Any]:
     doc = ordo().registry.documents.get(issued.document)
     if names is None:
-        names = _names(session, [issued])
+        names = issuer_names(session, viewer, [issued])
+    issuer = issued.issued_by_id
     return {
         "id": issued.id,
         "document": issued.document,
@@ -139,17 +148,10 @@ def _issued_out(session: Session, issued: IssuedDocument, names: dict[int, str] 
         "filename": issued.filename,
         "size": issued.size,
         "sha256": issued.sha256,
-        "issued_by": (
-            {"id": issued.issued_by_id, "name": names.get(issued.issued_by_id, "")} if issued.issued_by_id else None
-        ),
+        "issued_by": {"id": issuer, "name": names[issuer]} if issuer is not None and issuer in names else None,
         "issued_at": issued.issued_at,
         "url": url_for(".IssuedDocumentItem", order_id=issued.order_id, doc_id=issued.id),
     }
-
-
-def _names(session: Session, rows: list[IssuedDocument]) -> dict[int, str]:
-    ids = {r.issued_by_id for r in rows if r.issued_by_id}
-    return dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples().all()) if ids else {}
 
 
 @blp.route("/<int:order_id>/documents")
@@ -184,17 +186,22 @@ class OrderDocument(MethodView):
     def get(self, order_id: int, name: str, lang: str | None = None) -> Response:
         """Issue document `name` (e.g. `order_confirmation`) for the order and return the PDF.
 
-        Every call archives the PDF it returns (see `issued-documents`); `Content-Disposition`
+        The PDF returned is archived (see `issued-documents`). While nothing the document
+        says has changed (order, customer, letterhead, terms), the call returns the archived
+        copy of the same type and language again — the same bytes, printed when it was first
+        issued — and records nothing; a change gives a new copy. `Content-Disposition`
         carries its file name `<order number>-<name>.pdf`. An unknown type answers 404.
         """
         user = api_user()
         state = ordo()
         language = lang or reader_language(user)
-        order, pdf = render_for_issue(db(), state.registry, name, order_id, user, language)
+        copy = prepare_copy(db(), state.registry, name, order_id, user, language)
+        if copy.issued is not None:
+            return _pdf(copy.pdf, copy.issued.filename)
         # Rendering read only; the archive is written in a short transaction of its own.
         with transaction(state.sessions) as session:
-            issued = archive_pdf(session, order, name, language, user, pdf)
-        return _pdf(pdf, issued.filename)
+            issued = store_copy(session, copy, user)
+        return _pdf(copy.pdf, issued.filename)
 
 
 @blp.route("/<int:order_id>/documents/<name>/send")
@@ -209,18 +216,33 @@ class SendOrderDocument(MethodView):
 
         `version` must be the order's current version (else 409), so nothing is sent for an
         order that changed after you looked. A customer without an e-mail contact answers
-        409 `no_email_contact` and nothing is issued. Needs `documents.send`.
+        409 `no_email_contact` and nothing is issued. Needs `documents.send`. As printing
+        does, it sends the archived copy when the document has not changed since it was
+        last issued, else a new one.
         """
-        user, registry = api_user(), ordo().registry
+        user, state = api_user(), ordo()
         # Out of scope (or no such type) answers 404 before anything about the body is said.
         get_order(db(), user, order_id)
-        check_may_print(registry, name, user)
+        check_may_print(state.registry, name, user)
         try:
             values = SendRequestSchema().load(read_json())
         except ValidationError as exc:
             raise ServiceError("invalid", "the send request is not valid", exc.messages) from None
-        sent = send_document(db(), registry, name, order_id, user, version=values["version"], language=values["lang"])
-        out = {"document": _issued_out(db(), sent.issued), "to": sent.addresses}
+        # Rendering the PDF takes a while: done in a session that only reads, after letting
+        # go of the request's transaction (it holds the write lock and has written nothing).
+        db().commit()
+        with state.read_sessions() as reading:
+            reader = reading.get(User, user.id)
+            if reader is None:  # pragma: no cover - the user was just loaded
+                raise ServiceError("unauthorized", "the user is gone", status=401)
+            copy = prepare_send(
+                reading, state.registry, name, order_id, reader, version=values["version"], language=values["lang"]
+            )
+        # What was loaded before is read again now, under the lock: the order may have
+        # changed while the PDF rendered (then the version check refuses it).
+        db().expire_all()
+        sent = send_document(db(), state.registry, name, order_id, user, version=values["version"], copy=copy)
+        out = {"document": _issued_out(db(), user, sent.issued), "to": sent.addresses}
         commit()
         return out, 201
 
@@ -236,8 +258,8 @@ class IssuedDocuments(MethodView):
         user, session = api_user(), db()
         order = get_order(session, user, order_id)
         rows = visible_issued_documents(session, ordo().registry, user, order)
-        names = _names(session, rows)
-        return {"items": [_issued_out(session, row, names) for row in rows]}
+        names = issuer_names(session, user, rows)
+        return {"items": [_issued_out(session, user, row, names) for row in rows]}
 
 
 @blp.route("/<int:order_id>/issued-documents/<int:doc_id>")

@@ -6,22 +6,33 @@ row says which document, for which order, in which language, by whom and when, w
 an audit entry on the order. What a customer was sent can so be shown again exactly,
 however the order changed since; reading it back checks the hash.
 
-:func:`issue_document` does it all in one session. A web request that only reads (a
-GET) renders first and stores afterwards in a short write transaction of its own
-(:func:`render_for_issue`, then :func:`archive_pdf`), so rendering never holds the
-database's write lock.
+A document whose content has not changed is not issued again: printing (or e-mailing)
+hands out the archived copy of the same type and language whose content matches —
+the same bytes, with the printing time of that copy — and writes nothing. The content
+is the hash of the document's HTML with a fixed printing time
+(:func:`core.documents.content_hash`), kept in the audit entry of the issue; it covers
+everything the document says (order, lines, customer, letterhead, terms), so any
+change since the last copy gives a new one. Printing the same thing again, or a
+browser prefetching a print link, so neither grows the archive nor the audit trail.
+
+:func:`issue_document` does it all in one session. A web request renders first and
+stores afterwards (:func:`prepare_copy` in a session that only reads, then
+:func:`store_copy` in a short write transaction of its own), so rendering never holds
+the database's write lock.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.documents import check_language, check_may_print, render_document
+from core.documents import check_language, check_may_print, content_hash, render_document
 from core.files import file_store
-from core.models import IssuedDocument, Order, User
+from core.models import AuditLog, IssuedDocument, Order, User
 from core.plugins import Registry
 from core.services import NotFound, ServiceError, audit
 from core.services.orders import get_order
@@ -29,16 +40,31 @@ from core.services.orders import get_order
 #: Who may read archived documents of a type no enabled plugin registers any more.
 ORPHAN_PERMISSION = "audit.read"
 
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A document ready to hand out: the PDF, and the archived copy it is (None: a new one
+    that :func:`store_copy` archives)."""
+
+    order: Order
+    name: str
+    language: str
+    #: The content hash (:func:`core.documents.content_hash`) the PDF was rendered from.
+    content: str
+    pdf: bytes
+    issued: IssuedDocument | None = None
+
 
 def issued_filename(order: Order, name: str) -> str:
     """The file name an issued document is saved and downloaded under: ``<order number>-<type>.pdf``."""
     return f"{order.number}-{name}.pdf"
 
 
-def render_for_issue(
-    session: Session, registry: Registry, name: str, order_id: int, user: User, language: str
-) -> tuple[Order, bytes]:
-    """The order and the PDF of document ``name`` as ``user`` may issue it; writes nothing.
+def prepare_copy(session: Session, registry: Registry, name: str, order_id: int, user: User, language: str) -> Copy:
+    """Document ``name`` of the order as ``user`` may issue it: the archived copy with the
+    same content if there is one, else a freshly rendered PDF. Writes nothing.
 
     Refused with 404 when the order is outside the user's scope (as if it did not exist)
     or the document type is unknown, 403 without the type's permission, 422 for a
@@ -47,13 +73,64 @@ def render_for_issue(
     order = get_order(session, user, order_id)
     check_may_print(registry, name, user)
     check_language(language)
-    return order, render_document(session, registry, name, order, language)
+    content = content_hash(session, registry, name, order, language)
+    archived = archived_copy(session, order, name, language, content)
+    if archived is not None:
+        issued, pdf = archived
+        return Copy(order, name, language, content, pdf, issued)
+    return Copy(order, name, language, content, render_document(session, registry, name, order, language))
 
 
-def archive_pdf(session: Session, order: Order, name: str, language: str, user: User, pdf: bytes) -> IssuedDocument:
-    """Store ``pdf`` as issued document ``name`` of ``order`` and record it (row and audit entry).
+def archived_copy(
+    session: Session, order: Order, name: str, language: str, content: str
+) -> tuple[IssuedDocument, bytes] | None:
+    """The newest issued copy of document ``name`` of ``order`` in ``language`` whose
+    content hash is ``content``, with its (checked) bytes; None without one.
 
-    Checks nothing: call :func:`render_for_issue` first. Runs in the caller's transaction.
+    A copy whose archived file is missing or damaged is passed over (and logged), so a
+    new one is issued instead of refusing to print.
+    """
+    entries = session.scalars(
+        select(AuditLog)
+        .where(AuditLog.order_id == order.id, AuditLog.entity == "issued_document", AuditLog.action == "issue")
+        .order_by(AuditLog.id.desc())
+    )
+    for entry in entries:
+        changes = entry.changes or {}
+        if entry.entity_id is None or (changes.get("document"), changes.get("language"), changes.get("content")) != (
+            name,
+            language,
+            content,
+        ):
+            continue
+        issued = session.get(IssuedDocument, entry.entity_id)
+        if issued is None or issued.order_id != order.id:
+            continue
+        try:
+            return issued, issued_pdf(session, issued)
+        except ServiceError as exc:
+            log.warning("issued document %s not handed out again: %s", issued.id, exc.message)
+    return None
+
+
+def store_copy(session: Session, copy: Copy, user: User) -> IssuedDocument:
+    """The issued document ``copy`` is: the archived one it came from, or — for a new PDF —
+    archived now as issued by ``user``. Runs in the caller's transaction."""
+    if copy.issued is not None:
+        issued = session.get(IssuedDocument, copy.issued.id)
+        if issued is None:  # pragma: no cover - issued documents are never deleted
+            raise NotFound("issued document", copy.issued.id)
+        return issued
+    return archive_pdf(session, copy.order, copy.name, copy.language, user, copy.pdf, content=copy.content)
+
+
+def archive_pdf(
+    session: Session, order: Order, name: str, language: str, user: User, pdf: bytes, *, content: str
+) -> IssuedDocument:
+    """Store ``pdf`` as issued document ``name`` of ``order`` and record it (row and audit
+    entry, which keeps the ``content`` hash the PDF was rendered from).
+
+    Checks nothing: call :func:`prepare_copy` first. Runs in the caller's transaction.
     """
     sha256 = file_store(session).put(pdf)
     issued = IssuedDocument(
@@ -73,7 +150,14 @@ def archive_pdf(session: Session, order: Order, name: str, language: str, user: 
         "issued_document",
         issued.id,
         "issue",
-        {"document": name, "language": language, "filename": issued.filename, "size": len(pdf), "sha256": sha256},
+        {
+            "document": name,
+            "language": language,
+            "filename": issued.filename,
+            "size": len(pdf),
+            "sha256": sha256,
+            "content": content,
+        },
         order_id=order.id,
     )
     return issued
@@ -82,13 +166,13 @@ def archive_pdf(session: Session, order: Order, name: str, language: str, user: 
 def issue_document(
     session: Session, registry: Registry, name: str, order: Order, user: User, language: str
 ) -> IssuedDocument:
-    """Render document ``name`` of ``order`` in ``language`` and archive it as issued by ``user``.
+    """Document ``name`` of ``order`` in ``language`` as issued: the archived copy with the
+    same content, else rendered now and archived as issued by ``user``.
 
     The order must be in the user's scope (else 404) and the user must hold the type's
     permission (else 403). Runs in the caller's transaction; the caller commits.
     """
-    order, pdf = render_for_issue(session, registry, name, order.id, user, language)
-    return archive_pdf(session, order, name, language, user, pdf)
+    return store_copy(session, prepare_copy(session, registry, name, order.id, user, language), user)
 
 
 def issued_documents(session: Session, order: Order) -> list[IssuedDocument]:
@@ -113,6 +197,23 @@ def may_read_issued(registry: Registry, user: User, issued: IssuedDocument) -> b
 def visible_issued_documents(session: Session, registry: Registry, user: User, order: Order) -> list[IssuedDocument]:
     """The documents issued for ``order`` that ``user`` may read, newest first."""
     return [issued for issued in issued_documents(session, order) if may_read_issued(registry, user, issued)]
+
+
+def issuer_names(session: Session, viewer: User, rows: list[IssuedDocument]) -> dict[int, str]:
+    """The names of the users who issued ``rows`` that ``viewer`` may be told, by user id.
+
+    A portal user (one of a customer's) is told only those of their own customer's users:
+    staff names stay inside the company.
+    """
+    ids = {row.issued_by_id for row in rows if row.issued_by_id}
+    if not ids:
+        return {}
+    found = session.execute(select(User.id, User.name, User.customer_id).where(User.id.in_(ids))).tuples()
+    return {
+        user_id: name
+        for user_id, name, customer_id in found
+        if viewer.customer_id is None or customer_id == viewer.customer_id
+    }
 
 
 def get_issued(session: Session, registry: Registry, user: User, order_id: int, doc_id: int) -> IssuedDocument:

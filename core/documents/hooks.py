@@ -1,7 +1,8 @@
 """Core's documents service: what it contributes through the plugin hooks (registered as ``core+documents``).
 
 The two document types core prints — the internal order sheet (订单) and the order
-confirmation sent to the customer (订单确认书) — the permission to e-mail documents,
+confirmation sent to the customer (订单确认书) — the permissions to print the order
+sheet (staff only) and to e-mail documents,
 the terms printed on the confirmation, the e-mail template, the documents API and the
 order page's Documents panel.
 """
@@ -19,11 +20,16 @@ from core.models import Order, User
 
 #: The permission to e-mail an issued document to the order's customer.
 SEND_PERMISSION = "documents.send"
+#: The permission to print the internal order sheet: staff only (a customer's portal
+#: user reads the order and prints its confirmation, not the company's internal sheet).
+PRINT_SHEET_PERMISSION = "orders.print_sheet"
+#: The roles that print the order sheet unless an administrator changes it: all staff.
+STAFF_ROLES = ("admin", "general_manager", "sales_manager", "sales", "order_clerk", "warehouse", "finance", "auditor")
 #: The notification that carries a document to the customer.
 DOCUMENT_ISSUED = "document_issued"
 
 DOCUMENT_TYPES = (
-    DocumentType("order_sheet", N_("Order sheet"), "documents/order_sheet.html", "orders.read"),
+    DocumentType("order_sheet", N_("Order sheet"), "documents/order_sheet.html", PRINT_SHEET_PERMISSION),
     DocumentType(
         "order_confirmation",
         N_("Order confirmation"),
@@ -46,7 +52,8 @@ def ordo_register_permissions() -> list[Permission]:
             SEND_PERMISSION,
             N_("E-mail documents to customers"),
             ("admin", "sales_manager", "sales", "order_clerk"),
-        )
+        ),
+        Permission(PRINT_SHEET_PERMISSION, N_("Print the internal order sheet"), STAFF_ROLES),
     ]
 
 

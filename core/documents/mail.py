@@ -1,6 +1,7 @@
 """E-mailing a document to the order's customer: issue it, then queue it through notifications.
 
-The document is issued (archived, see :mod:`core.documents.archive`) and a
+The document is issued (archived, see :mod:`core.documents.archive`; an unchanged one is
+the archived copy handed out again) and a
 ``document_issued`` notification naming it goes to the customer's contacts by e-mail,
 in the same transaction: a rolled-back request sends nothing, a committed one is
 delivered by the worker with the archived PDF attached. The caller names the order
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from core.contrib import DocumentType
 from core.documents import check_language, check_may_print, document_label
-from core.documents.archive import issue_document
+from core.documents.archive import Copy, prepare_copy, store_copy
 from core.documents.hooks import DOCUMENT_ISSUED, SEND_PERMISSION
 from core.i18n import LANGUAGES
-from core.models import Customer, IssuedDocument, User
+from core.models import Customer, IssuedDocument, Order, User
 from core.plugins import Registry
 from core.services import Conflict, ServiceError, audit
 from core.services.orders import get_order
@@ -46,24 +48,11 @@ def customer_language(customer: Customer) -> str:
     return customer.language if customer.language in LANGUAGES else "zh_CN"
 
 
-def send_document(
-    session: Session,
-    registry: Registry,
-    name: str,
-    order_id: int,
-    user: User,
-    *,
-    version: int,
-    language: str | None = None,
-) -> Sent:
-    """Issue document ``name`` of order ``order_id`` and queue it by e-mail to the customer.
-
-    ``version`` is the order version the user saw: a different current version is
-    refused (409), as is a customer with no e-mail contact (409, nothing issued).
-    ``language`` defaults to the customer's. Refusals: 404 out of scope or unknown
-    type, 403 without ``documents.send`` or the type's permission, 422 bad language.
-    Runs in the caller's transaction; the caller commits.
-    """
+def _check_send(
+    session: Session, registry: Registry, name: str, order_id: int, user: User, version: int, language: str | None
+) -> tuple[Order, DocumentType, str, list[str]]:
+    """The order, document type, language and addresses of a send ``user`` may make; the
+    refusals of :func:`send_document`."""
     order = get_order(session, user, order_id)
     doc = check_may_print(registry, name, user)
     if not user.can(SEND_PERMISSION):
@@ -82,9 +71,63 @@ def send_document(
             f"customer {order.customer.code} has no contact with an e-mail address; add one first",
             {"customer": [f"Customer {order.customer.code} has no contact with an e-mail address."]},
         )
+    return order, doc, language, addresses
+
+
+def prepare_send(
+    session: Session,
+    registry: Registry,
+    name: str,
+    order_id: int,
+    user: User,
+    *,
+    version: int,
+    language: str | None = None,
+) -> Copy:
+    """The document :func:`send_document` would send, rendered (or the archived copy of the
+    same content), with all its refusals; writes nothing.
+
+    Run it in a session that only reads, then pass its result to :func:`send_document`
+    in the writing one, so rendering the PDF never holds the database's write lock.
+    """
+    order, _doc, language, _addresses = _check_send(session, registry, name, order_id, user, version, language)
+    return prepare_copy(session, registry, name, order.id, user, language)
+
+
+def send_document(
+    session: Session,
+    registry: Registry,
+    name: str,
+    order_id: int,
+    user: User,
+    *,
+    version: int,
+    language: str | None = None,
+    copy: Copy | None = None,
+) -> Sent:
+    """Issue document ``name`` of order ``order_id`` and queue it by e-mail to the customer.
+
+    ``version`` is the order version the user saw: a different current version is
+    refused (409), as is a customer with no e-mail contact (409, nothing issued).
+    ``language`` defaults to the customer's. Refusals: 404 out of scope or unknown
+    type, 403 without ``documents.send`` or the type's permission, 422 bad language.
+    As printing does, it hands out the archived copy when the document's content has
+    not changed since (:mod:`core.documents.archive`), else issues a new one.
+
+    ``copy`` is what :func:`prepare_send` rendered beforehand (its language is the one
+    sent); without it the document is rendered here. Runs in the caller's transaction;
+    the caller commits.
+    """
+    if copy is not None:
+        language = copy.language
+    order, doc, language, addresses = _check_send(session, registry, name, order_id, user, version, language)
+    if copy is None:
+        copy = prepare_copy(session, registry, name, order.id, user, language)
+    elif (copy.order.id, copy.name) != (order.id, name):
+        raise ValueError(f"the copy is of {copy.name} of order {copy.order.id}, not {name} of order {order.id}")
     from core.notify import ToCustomer, notify
 
-    issued = issue_document(session, registry, name, order, user, language)
+    issued = store_copy(session, copy, user)
     notify(
         session,
         DOCUMENT_ISSUED,

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from flask import render_template, request
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.contrib import DocumentType, Panel
 from core.documents import printable_documents
-from core.documents.archive import visible_issued_documents
+from core.documents.archive import issuer_names, visible_issued_documents
 from core.documents.hooks import SEND_PERMISSION
 from core.documents.mail import customer_emails
 from core.models import IssuedDocument, Order, User
@@ -49,13 +48,14 @@ def _registry(session: Session) -> Registry:
 def archive_rows(session: Session, registry: Registry, user: User, order: Order) -> list[ArchiveRow]:
     """The issued documents of ``order`` that ``user`` may read, newest first, for showing."""
     issued = visible_issued_documents(session, registry, user, order)
-    ids = {row.issued_by_id for row in issued if row.issued_by_id}
-    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples().all()) if ids else {}
+    names = issuer_names(session, user, issued)
+    # A customer's portal user is not told which staff member issued a document.
+    hidden = _("Staff") if user.customer_id is not None else ""
     return [
         ArchiveRow(
             row,
             _label(registry.documents.get(row.document), row.document),
-            names.get(row.issued_by_id, "") if row.issued_by_id else "",
+            names.get(row.issued_by_id, hidden) if row.issued_by_id else "",
         )
         for row in issued
     ]

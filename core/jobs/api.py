@@ -7,6 +7,7 @@ over :mod:`core.jobs.manage`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask.views import MethodView
@@ -174,8 +175,13 @@ def run_job_now(name: str) -> dict[str, Any]:
 
 
 def _cursor_id(cursor: str) -> int:
+    """The run id a cursor points after; 422 for anything but 1 to 18 ASCII digits.
+
+    ``str.isdigit`` accepts "²" and other Unicode digits ``int`` refuses, and 19 digits
+    can overflow the database's 64-bit integer: both would answer 500.
+    """
     value = decode_cursor(RUN_CURSOR, cursor)
-    if not value.isdigit() or len(value) > 19:
+    if not re.fullmatch(r"[0-9]{1,18}", value):
         raise ServiceError("invalid", "bad cursor", {"cursor": ["Not a valid cursor."]})
     return int(value)
 

@@ -15,6 +15,23 @@ How a run goes, and why:
    that outlived its lease and was taken over commits nothing). The job's effects and
    "done" commit together: a crash leaves nothing half done, and once the lease
    expires the next pass runs the job again.
+
+   While the job runs its lease is kept alive, so a run longer than ``timeout`` is not
+   taken over by another worker (which would mark it failed and start the job twice):
+
+   - On **PostgreSQL** (any backend but SQLite) a :class:`Heartbeat` thread renews it
+     every ``timeout / 3`` in a short transaction of its own, with a conditional UPDATE
+     (``lease_owner`` and ``last_run_id`` still this run's). Only a worker that stopped
+     renewing (died, hung, lost the database) loses its lease.
+   - On **SQLite** the run's transaction takes the write lock (``BEGIN IMMEDIATE``) as
+     it starts and holds it to the end. Every claim and :func:`recover` is a writing
+     transaction too, so another worker waits for the lock and only looks at the lease
+     once the run has committed (and released it) or rolled back: the lease cannot be
+     taken mid-run, whatever its length. A heartbeat from a second connection could
+     not write either (it would wait on the same lock), so there is none.
+
+   :func:`checkpoint` lets a long job commit its work in batches: it renews the lease
+   in the job's own transaction, commits, and goes on in a new one.
 3. **Failure** (another transaction). If the function raises, its transaction is rolled
    back; the run is recorded failed with the full traceback, the lease released, and
    the job is due again after a short backoff (a minute, doubling while it keeps
@@ -24,11 +41,16 @@ How a run goes, and why:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import threading
+import time
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -50,6 +72,17 @@ RETRY_DELAY = dt.timedelta(seconds=60)
 MAX_RETRY_DELAY = dt.timedelta(hours=1)
 #: Columns ``worker`` and ``lease_owner`` hold this many characters.
 WORKER_NAME_LENGTH = 64
+
+#: A running job's lease is renewed after this fraction of its timeout.
+HEARTBEAT_FRACTION = 1 / 3
+#: How long stopping a heartbeat waits for a renewal under way.
+HEARTBEAT_JOIN_SECONDS = 30.0
+#: On SQLite a checkpoint pauses this long after committing, so writers waiting on the
+#: busy timeout (SQLite polls at most every 100 ms) get the write lock before the job
+#: takes it again.
+CHECKPOINT_PAUSE_SECONDS = 0.15
+#: ``session.info`` key of the lease a job's session runs under (see :func:`checkpoint`).
+LEASE_INFO_KEY = "ordo_job_lease"
 
 #: Recorded on a run whose worker died (or lost its lease) before finishing it.
 WORKER_STOPPED = "worker stopped: the run did not finish before its lease expired (process killed or too slow)"
@@ -210,6 +243,139 @@ def _release(session: Session, job: Job, run: JobRun, next_at: dt.datetime) -> b
     return released.rowcount == 1  # type: ignore[attr-defined]
 
 
+def _extend(session: Session, job: Job, run: JobRun, now: dt.datetime) -> bool:
+    """Move the lease's end to ``now + timeout``, if this run still holds the lease."""
+    extended = session.execute(
+        update(JobState)
+        .where(JobState.name == job.name, JobState.last_run_id == run.id, JobState.lease_owner == run.worker)
+        .values(lease_until=now + dt.timedelta(seconds=job.timeout))
+        .execution_options(synchronize_session=False)
+    )
+    return extended.rowcount == 1  # type: ignore[attr-defined]
+
+
+def renew_lease(sessions: sessionmaker[Session], job: Job, run: JobRun, *, now: dt.datetime) -> bool:
+    """Extend ``run``'s lease to ``now + timeout`` in a short transaction of its own.
+
+    False (and nothing changed) when the run no longer holds the lease: it was released,
+    or it expired and another worker took the job over.
+    """
+    with sessions() as session, session.begin():
+        return _extend(session, job, run, now)
+
+
+class Heartbeat:
+    """Keeps a running job's lease alive from a thread: :func:`renew_lease` every ``interval``
+    seconds (default: a third of the job's timeout) until stopped.
+
+    A renewal that fails (database unreachable) is logged and tried again at the next
+    beat; once the run turns out to have lost its lease (``lost``), the heartbeat ends:
+    the run itself finds out when it tries to record its success. Use it as a context
+    manager around the job's transaction, and leave it only after that transaction has
+    ended (a renewal may wait for the transaction's lock on the job's row).
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        job: Job,
+        run: JobRun,
+        *,
+        clock: Callable[[], dt.datetime],
+        interval: float | None = None,
+    ):
+        self.sessions = sessions
+        self.job = job
+        self.run = run
+        self.clock = clock
+        self.interval = job.timeout * HEARTBEAT_FRACTION if interval is None else interval
+        self.renewals = 0
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"ordo lease {job.name}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """End the heartbeat and wait for a renewal under way."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(HEARTBEAT_JOIN_SECONDS)
+            if self._thread.is_alive():  # pragma: no cover - a renewal hung on the database
+                log.warning("job %s: the lease heartbeat of run %s did not stop", self.job.name, self.run.id)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                held = renew_lease(self.sessions, self.job, self.run, now=self.clock())
+            except Exception:
+                log.warning("job %s: could not renew the lease of run %s", self.job.name, self.run.id, exc_info=True)
+                continue
+            if not held:
+                if not self._stop.is_set():
+                    self.lost = True
+                    log.warning("job %s: run %s lost its lease to another worker", self.job.name, self.run.id)
+                return
+            self.renewals += 1
+
+
+def _heartbeat(
+    sessions: sessionmaker[Session], job: Job, run: JobRun, clock: Callable[[], dt.datetime]
+) -> contextlib.AbstractContextManager[Any]:
+    """A :class:`Heartbeat` for the run, except on SQLite (see the module's docstring)."""
+    if _backend(sessions) == "sqlite" or job.timeout <= 0:
+        return contextlib.nullcontext()
+    return Heartbeat(sessions, job, run, clock=clock)
+
+
+def _backend(sessions: sessionmaker[Session]) -> str:
+    bind = sessions.kw.get("bind")
+    return str(getattr(getattr(bind, "dialect", None), "name", ""))
+
+
+@dataclass(frozen=True)
+class _Lease:
+    """What :func:`checkpoint` needs to know about the run a job's session belongs to."""
+
+    job: Job
+    run: JobRun
+    clock: Callable[[], dt.datetime]
+
+
+def checkpoint(session: Session) -> None:
+    """Commit a running job's work so far and go on in a new transaction (for long jobs).
+
+    In the job's session: renews the run's lease (:class:`LeaseLost` if another worker
+    took the job over: this batch is rolled back, the run recorded failed), commits, and
+    begins the next transaction at once. On SQLite it pauses
+    :data:`CHECKPOINT_PAUSE_SECONDS` between the two, so that writers waiting for the
+    database get their turn. Work committed at a checkpoint stays even if the run later
+    fails or its worker dies, and the job runs again: only checkpoint work a second run
+    recognises as done (marked, or keyed by a ``dedupe_key``).
+
+    Outside a run (a test calling the job's function in its own transaction) it only
+    flushes: the caller's transaction decides.
+    """
+    lease = session.info.get(LEASE_INFO_KEY)
+    if not isinstance(lease, _Lease):
+        session.flush()
+        return
+    if not _extend(session, lease.job, lease.run, lease.clock()):
+        raise LeaseLost(
+            f"job {lease.job.name}: another worker took the job over (its lease had expired); "
+            "the work since the last checkpoint was rolled back"
+        )
+    session.commit()
+    if session.get_bind().dialect.name == "sqlite":
+        time.sleep(CHECKPOINT_PAUSE_SECONDS)
+    session.connection()  # the next batch begins now (on SQLite: holds the write lock again)
+
+
 def _regular_next(session: Session, job: Job, started: dt.datetime) -> dt.datetime:
     """The next run after a run that started at ``started``.
 
@@ -246,7 +412,10 @@ def execute(sessions: sessionmaker[Session], job: Job, run: JobRun, *, clock: Ca
     """
     started = run.started_at
     try:
-        with sessions() as session, session.begin():
+        # The heartbeat ends only after the job's transaction has ended (``with`` order).
+        with _heartbeat(sessions, job, run, clock), sessions() as session:
+            session.info[LEASE_INFO_KEY] = _Lease(job, run, clock)
+            session.connection()  # begin now: on SQLite the write lock is held from the start
             job.function(session, started)
             if not _release(session, job, run, _regular_next(session, job, started)):
                 raise LeaseLost(
@@ -260,6 +429,7 @@ def execute(sessions: sessionmaker[Session], job: Job, run: JobRun, *, clock: Ca
             done.error = ""
             session.flush()
             session.expunge(done)
+            session.commit()  # an exception before this: closing the session rolls back
         log.info("job %s: run %s succeeded", job.name, run.id)
         return done
     except Exception as exc:

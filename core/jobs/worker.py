@@ -4,6 +4,9 @@
 ``ordo worker --once`` run one :meth:`Worker.run_pass`. Any number of workers on any
 number of machines may share one database: jobs are claimed with a lease in the
 database (:mod:`core.jobs.runner`) and deliveries likewise (:mod:`core.notify.delivery`).
+While a job runs its lease is kept alive (on PostgreSQL by a heartbeat thread the runner
+starts for the run; on SQLite by the run's write lock), so a run longer than its
+``timeout`` is not taken over by another worker.
 
 A pass never dies of one failure: each stage (recovering dead workers' runs, running
 due jobs, delivering) is guarded and its error logged and reported. SIGTERM or SIGINT

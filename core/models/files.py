@@ -33,6 +33,9 @@ class OrderAttachment(Base):
     note: Mapped[str] = mapped_column(String(500), default="")
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Whether the customer's portal users see it: always for what they uploaded
+    #: themselves; for staff uploads only when shared (a contract, a signed delivery note).
+    customer_visible: Mapped[bool] = mapped_column(default=False)
     #: Removing an attachment only hides it (the file and the row stay, audited).
     removed_at: Mapped[dt.datetime | None]
 

@@ -95,14 +95,16 @@ def notify(
     :class:`Notification` now; ``email`` and plugin channels queue an outbox message
     per address. With ``dedupe_key`` a notice already queued under that key (for the
     same channel and address) is not queued again. ``document`` (an issued PDF) goes
-    along as an attachment of the e-mails. Raises ``KeyError`` for an unknown template.
+    along as an attachment of the e-mails. With ``order``, staff whose data scope does
+    not include the order are left out (the notice shows its content), and deactivated
+    users and customers never receive anything. Raises ``KeyError`` for an unknown template.
     """
     registry = session_registry(session)
     spec = registry.notifications.get(template)
     if spec is None:
         raise KeyError(f"no notification template {template!r} is registered (is its plugin enabled?)")
     writer = _Writer(session, registry, spec.name, order, dict(context or {}), dedupe_key, document)
-    audience = resolve(session, to)
+    audience = resolve(session, to, order)
     if audience.users:
         user_channels = parse_channels(
             channels if channels is not None else get_setting(session, USER_CHANNELS_SETTING, registry), registry

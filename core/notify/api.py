@@ -24,10 +24,9 @@ from core.models import Notification, Order, OutboxMessage
 from core.models.notify import OUTBOX_STATUSES
 from core.notify import inbox
 from core.notify.outbox import cancel, get_message, mark_sent, retry
-from core.schemas import MAX_ID
 from core.security.scopes import order_scope
 from core.services import ServiceError
-from core.services.paging import decode_cursor, encode_cursor
+from core.services.paging import encode_cursor
 from core.web import db
 
 notifications_blp = Blueprint(
@@ -234,13 +233,6 @@ def read_all_notifications() -> dict[str, Any]:
 # --- the outbox -------------------------------------------------------------------------
 
 
-def _cursor_id(cursor: str) -> int:
-    value = decode_cursor(OUTBOX_CURSOR, cursor)
-    if not value.isdigit() or not 0 < int(value) <= MAX_ID:
-        raise ServiceError("invalid", "bad cursor", {"cursor": ["Not a valid cursor."]})
-    return int(value)
-
-
 @outbox_blp.route("")
 class Outbox(MethodView):
     """The outbox."""
@@ -257,7 +249,7 @@ class Outbox(MethodView):
         if args.get("channel"):
             stmt = stmt.where(OutboxMessage.channel == args["channel"])
         if args.get("cursor"):
-            stmt = stmt.where(OutboxMessage.id < _cursor_id(args["cursor"]))
+            stmt = stmt.where(OutboxMessage.id < inbox.cursor_id(OUTBOX_CURSOR, args["cursor"]))
         rows = list(db().scalars(stmt))
         next_cursor = encode_cursor(OUTBOX_CURSOR, rows[limit - 1].id) if len(rows) > limit else None
         return {"items": rows[:limit], "next_cursor": next_cursor}

@@ -12,6 +12,14 @@ One pass (:func:`deliver_due`, called by ``ordo worker`` and ``ordo jobs run-due
    transaction open while talking to a server: ``sent``; or back to ``queued`` with
    exponential backoff and the error kept; or ``failed`` on a permanent error or after
    ``core.notify.max_attempts`` attempts. Messages are never deleted.
+
+Every write about a claimed message — the hand-over, the outcome — is a conditional
+UPDATE that matches only while the message is still ``sending`` under this pass's
+token. If it matches nothing (the lease ran out and another worker took the message,
+or it was settled elsewhere), the pass leaves the message alone: before the hand-over
+it sends nothing, after it it records nothing. An error no one foresaw while one
+message is delivered (an unreadable attachment, a bug) is recorded on that message,
+which is retried or failed like any other; the pass goes on with the next one.
 """
 
 from __future__ import annotations
@@ -30,15 +38,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db import utcnow
 from core.files import file_store
 from core.models import IssuedDocument, OutboxMessage
-from core.notify.email import Attachment, DeliveryError, SmtpSettings, SmtpTransport
+from core.notify.email import TIMEOUT_RANGE, Attachment, DeliveryError, SmtpSettings, SmtpTransport
 from core.notify.recipients import PermanentFailure
 from core.plugins import Registry
 from core.settings import get_setting
 
 log = logging.getLogger(__name__)
 
-#: How long a claimed message stays reserved for the worker that claimed it.
+#: How long a claimed message stays reserved for the worker that claimed it, at least.
 LEASE = dt.timedelta(minutes=5)
+#: The lease is also at least this many SMTP timeouts: connecting, EHLO, STARTTLS,
+#: EHLO again, login, MAIL and RCPT may each wait the whole timeout before the hand-over.
+LEASE_TIMEOUTS = 10
 #: Retry delays: 60 s after the first attempt, doubling, at most 6 hours.
 BACKOFF_BASE = dt.timedelta(seconds=60)
 BACKOFF_CAP = dt.timedelta(hours=6)
@@ -61,11 +72,24 @@ class DeliveryReport:
     uncertain: int = 0
     #: Messages of vanished workers put back in the queue (nothing had been handed over).
     recovered: int = 0
+    #: Claimed messages this pass left alone because someone else took them meanwhile.
+    lost: int = 0
 
     @property
     def handled(self) -> int:
         """Messages this pass settled one way or another (sent, retried, failed, uncertain)."""
         return self.sent + self.retried + self.failed + self.uncertain
+
+
+class ClaimLost(Exception):
+    """This pass no longer holds the message (its lease ran out and someone else took it)."""
+
+
+def lease_for(settings: SmtpSettings) -> dt.timedelta:
+    """How long this pass reserves a message: :data:`LEASE`, or longer for a slow server's timeout."""
+    timeout = settings.timeout if isinstance(settings.timeout, int) and not isinstance(settings.timeout, bool) else 0
+    low, high = TIMEOUT_RANGE
+    return max(LEASE, LEASE_TIMEOUTS * dt.timedelta(seconds=min(max(timeout, low), high)))
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -92,17 +116,63 @@ def deliver_due(
     with sessions() as session, session.begin():
         _recover(session, clock(), report)
         settings = SmtpSettings.load(session, registry)
-        max_attempts = int(get_setting(session, "core.notify.max_attempts", registry))
+        max_attempts = _max_attempts(get_setting(session, "core.notify.max_attempts", registry))
+    claim = _Claim(token, clock, lease_for(settings), max_attempts)
     with sessions() as session, session.begin():
-        claimed = _claim(session, token, clock(), limit)
+        claimed = _claim(session, claim, limit)
     if not claimed:
         return report
     with SmtpTransport(settings) as transport:
         for message_id in claimed:
-            with sessions() as session:
-                _deliver_one(session, registry, transport, message_id, token, clock, max_attempts, report)
+            try:
+                with sessions() as session:
+                    _deliver_one(session, registry, transport, message_id, claim, report)
+            except Exception as exc:
+                # One message's trouble never holds up the others (nor keeps this one claimed).
+                log.exception("outbox pass %s: delivering message %s failed unexpectedly", token, message_id)
+                transport.close()  # the connection may be mid-conversation: start afresh
+                _give_back(sessions, message_id, claim, exc, report)
     log.info("outbox pass %s: %s", token, report)
     return report
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """This pass's hold on the messages it claimed, and how it settles them."""
+
+    token: str
+    clock: Callable[[], dt.datetime]
+    lease: dt.timedelta
+    max_attempts: int
+
+    def hold(self, session: Session, message_id: int) -> bool:
+        """Renew the lease if this pass still holds the message, as the first write of a transaction.
+
+        The UPDATE matches only while the message is ``sending`` under this pass's token;
+        from then until the commit the row is this transaction's (PostgreSQL's row lock,
+        SQLite's write lock), so what the transaction then writes cannot overwrite
+        another worker's or an administrator's change. Pending changes of the session's
+        objects are not flushed before it.
+        """
+        with session.no_autoflush:
+            renewed = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == message_id,
+                    OutboxMessage.status == "sending",
+                    OutboxMessage.claimed_by == self.token,
+                )
+                .values(lease_until=self.clock() + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+        return _rowcount(renewed) == 1
+
+
+def _max_attempts(value: Any) -> int:
+    try:
+        return max(int(value), 1)
+    except (TypeError, ValueError, OverflowError):
+        return 1
 
 
 def _clock(now: dt.datetime | None) -> Callable[[], dt.datetime]:
@@ -123,16 +193,31 @@ def _recover(session: Session, now: dt.datetime, report: DeliveryReport) -> None
             .execution_options(synchronize_session=False)
         )
     )
-    for message in session.scalars(select(OutboxMessage).where(stale, OutboxMessage.handed_at.is_not(None))):
-        message.status = "uncertain"
-        message.claimed_by = ""
-        message.lease_until = None
-        message.last_error = STOPPED_DURING.format(at=message.handed_at.isoformat() if message.handed_at else "?")
-        report.uncertain += 1
+    handed = list(
+        session.execute(
+            select(OutboxMessage.id, OutboxMessage.handed_at).where(stale, OutboxMessage.handed_at.is_not(None))
+        ).tuples()
+    )
+    for message_id, handed_at in handed:
+        # Re-checked per row: the worker may have come back and settled it meanwhile.
+        report.uncertain += _rowcount(
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, stale, OutboxMessage.handed_at.is_not(None))
+                .values(
+                    status="uncertain",
+                    claimed_by="",
+                    lease_until=None,
+                    last_error=STOPPED_DURING.format(at=handed_at.isoformat() if handed_at else "?"),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        )
 
 
-def _claim(session: Session, token: str, now: dt.datetime, limit: int) -> list[int]:
-    """Claim up to ``limit`` due messages for ``token``; return their ids, oldest due first."""
+def _claim(session: Session, claim: _Claim, limit: int) -> list[int]:
+    """Claim up to ``limit`` due messages for this pass; return their ids, oldest due first."""
+    now, token = claim.clock(), claim.token
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
@@ -147,7 +232,7 @@ def _claim(session: Session, token: str, now: dt.datetime, limit: int) -> list[i
         .values(
             status="sending",
             claimed_by=token,
-            lease_until=now + LEASE,
+            lease_until=now + claim.lease,
             attempts=OutboxMessage.attempts + 1,
         )
         .execution_options(synchronize_session=False)
@@ -166,26 +251,17 @@ def _deliver_one(
     registry: Registry,
     transport: SmtpTransport,
     message_id: int,
-    token: str,
-    clock: Callable[[], dt.datetime],
-    max_attempts: int,
+    claim: _Claim,
     report: DeliveryReport,
 ) -> None:
     """Deliver one claimed message and record the outcome, in transactions of its own."""
     # Renew the lease first: if it ran out while earlier messages were sent, another
     # worker may have taken this one, and then it is that worker's.
-    renewed = _rowcount(
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == "sending", OutboxMessage.claimed_by == token)
-            .values(lease_until=clock() + LEASE)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    if renewed != 1:
+    if not claim.hold(session, message_id):
         session.rollback()
+        report.lost += 1
         return
-    message = session.get(OutboxMessage, message_id)
+    message = session.get(OutboxMessage, message_id, populate_existing=True)
     assert message is not None
     try:
         attachment = _attachment(session, message)
@@ -197,13 +273,20 @@ def _deliver_one(
     session.commit()  # no transaction stays open while a server is being talked to
 
     def hand_over() -> None:
-        message.handed_at = clock()
+        at = claim.clock()
         try:
-            session.commit()
+            held = claim.hold(session, message_id)
+            if held:
+                message.handed_at = at
+                session.commit()
         except Exception as exc:
             session.rollback()  # the row reloads as it is stored: not handed over
             raise DeliveryError(f"could not record the hand-over, so nothing was sent: {exc}") from exc
+        if not held:
+            session.rollback()
+            raise ClaimLost(f"outbox message {message_id} was taken by someone else before it was handed over")
 
+    outcome: Exception | None = None
     try:
         if message.channel == "email":
             transport.send(message, attachment, hand_over)
@@ -219,30 +302,72 @@ def _deliver_one(
                 raise
         else:
             raise DeliveryError(f"channel {message.channel!r} is not available (is its plugin enabled?)")
-    except PermanentFailure as exc:
-        _settle_failed(message, str(exc), report)
+    except ClaimLost as exc:
+        log.warning("%s; left to them", exc)
+        report.lost += 1
+        return
     except Exception as exc:  # any transport error is recorded on the message
-        if message.handed_at is not None:
-            message.status = "uncertain"
-            message.last_error = _error(
-                f"the connection was lost while handing the message over ({_name(exc)}); it may have been "
-                "delivered. Resend it (retry) or mark it sent."
-            )
-            report.uncertain += 1
-        elif message.attempts >= max_attempts:
-            _settle_failed(message, f"gave up after {message.attempts} attempts: {_name(exc)}", report)
-        else:
-            message.status = "queued"
-            message.next_attempt_at = clock() + backoff(message.attempts)
-            message.last_error = _error(_name(exc))
-            report.retried += 1
-    else:
+        outcome = exc
+    # Record the outcome only while this pass still holds the message: if the lease ran
+    # out meanwhile, another worker or an administrator has settled it, and that stays.
+    if not claim.hold(session, message_id):
+        session.rollback()
+        log.warning(
+            "outbox message %s was settled elsewhere while it was being delivered (%s); left as it is",
+            message_id,
+            "delivered" if outcome is None else _name(outcome),
+        )
+        report.lost += 1
+        return
+    if outcome is None:
         message.status = "sent"
-        message.sent_at = clock()
+        message.sent_at = claim.clock()
         message.last_error = ""
         report.sent += 1
+    else:
+        _settle_error(message, outcome, claim, report)
     _release(message)
     session.commit()
+
+
+def _settle_error(message: OutboxMessage, exc: Exception, claim: _Claim, report: DeliveryReport) -> None:
+    """Record ``exc`` on ``message``: failed if permanent, uncertain if handed over, else retried or failed."""
+    if isinstance(exc, PermanentFailure):
+        _settle_failed(message, str(exc), report)
+    elif message.handed_at is not None:
+        message.status = "uncertain"
+        message.last_error = _error(
+            f"the connection was lost while handing the message over ({_name(exc)}); it may have been "
+            "delivered. Resend it (retry) or mark it sent."
+        )
+        report.uncertain += 1
+    elif message.attempts >= claim.max_attempts:
+        _settle_failed(message, f"gave up after {message.attempts} attempts: {_name(exc)}", report)
+    else:
+        message.status = "queued"
+        message.next_attempt_at = claim.clock() + backoff(message.attempts)
+        message.last_error = _error(_name(exc))
+        report.retried += 1
+
+
+def _give_back(
+    sessions: sessionmaker[Session], message_id: int, claim: _Claim, exc: Exception, report: DeliveryReport
+) -> None:
+    """After an unexpected error: record it on the message and release it (if this pass still holds it)."""
+    try:
+        with sessions() as session:
+            if not claim.hold(session, message_id):
+                session.rollback()
+                report.lost += 1
+                return
+            message = session.get(OutboxMessage, message_id, populate_existing=True)
+            assert message is not None
+            _settle_error(message, exc, claim, report)
+            _release(message)
+            session.commit()
+    except Exception:
+        # The database itself is failing: the lease runs out and the next pass recovers it.
+        log.exception("outbox pass %s: could not record the error of message %s", claim.token, message_id)
 
 
 def _release(message: OutboxMessage) -> None:
@@ -263,6 +388,12 @@ def _attachment(session: Session, message: OutboxMessage) -> Attachment | None:
     except FileNotFoundError:
         raise PermanentFailure(
             f"the file of document {document.filename!r} is missing from the file store ({document.sha256})"
+        ) from None
+    except (OSError, ValueError) as exc:
+        # Corrupt (no longer matching its hash), unreadable, or not a hash at all: no
+        # retry reads it. Restore the file, then retry the message.
+        raise PermanentFailure(
+            f"the file of document {document.filename!r} cannot be read from the file store: {_name(exc)}"
         ) from None
     return Attachment(filename=document.filename, content=content)
 

@@ -5,6 +5,7 @@ administrator may change the schedule on the Jobs screen). Each customer with or
 still submitted or confirmed gets one ``customer_progress_digest`` notice listing
 them. The notice is keyed by customer and ISO week in the company's time zone, so a
 second run in the same week (a retry after a crash, a manual run) queues nothing new.
+Deactivated customers receive no report.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.clock import COMPANY_TIMEZONE
-from core.models import Order
+from core.models import Customer, Order
 from core.notify import ToCustomer, notify
 
 #: The statuses of an order still in progress.
@@ -35,13 +36,14 @@ def week_label(now: dt.datetime) -> str:
 
 
 def _customer_batches(session: Session) -> Iterator[list[int]]:
-    """Ids of customers with open orders, ascending, ``BATCH`` at a time (keyset paging)."""
+    """Ids of active customers with open orders, ascending, ``BATCH`` at a time (keyset paging)."""
     after = 0
     while True:
         ids = list(
             session.scalars(
                 select(Order.customer_id)
-                .where(Order.status.in_(OPEN_STATUSES), Order.customer_id > after)
+                .join(Customer, Customer.id == Order.customer_id)
+                .where(Order.status.in_(OPEN_STATUSES), Order.customer_id > after, Customer.active.is_(True))
                 .group_by(Order.customer_id)
                 .order_by(Order.customer_id)
                 .limit(BATCH)
@@ -76,8 +78,12 @@ def run(session: Session, now: dt.datetime) -> int:
     """Queue this week's progress report for every customer with open orders; return their number.
 
     Customers already sent this week's report are skipped by the notice's dedupe key,
-    so running twice in one week changes nothing.
+    so running twice in one week changes nothing — which also lets each batch of
+    customers be committed on its own (a checkpoint), so a long run does not hold the
+    database's write lock throughout.
     """
+    from core.jobs import checkpoint
+
     week = week_label(now)
     today = now.astimezone(COMPANY_TIMEZONE).date()
     reported = 0
@@ -91,4 +97,5 @@ def run(session: Session, now: dt.datetime) -> int:
                 dedupe_key=f"digest:{customer_id}:{week}",
             )
             reported += 1
+        checkpoint(session)
     return reported

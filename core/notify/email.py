@@ -36,6 +36,9 @@ from core.settings import get_setting
 SECURITY_CHOICES = ("none", "starttls", "ssl")
 #: ``Content-Language`` per Ordo language.
 CONTENT_LANGUAGES = {"zh_CN": "zh-CN", "en": "en"}
+#: The ports and the timeouts (seconds) the ``port`` and ``timeout`` settings take.
+PORT_RANGE = (1, 65535)
+TIMEOUT_RANGE = (1, 300)
 
 
 class DeliveryError(Exception):
@@ -68,6 +71,22 @@ class SmtpSettings:
     def load(cls, session: Session, registry: Registry) -> SmtpSettings:
         """The ``core.smtp.*`` settings as stored (or their defaults)."""
         return cls(**{name: get_setting(session, f"core.smtp.{name}", registry) for name in cls.__dataclass_fields__})
+
+    def check(self) -> None:
+        """:class:`DeliveryError` naming the setting whose value cannot work.
+
+        The settings screen refuses such values; this catches those stored before the
+        settings had bounds, or written to the database by hand. The message waits
+        (retried with backoff) until an administrator corrects the setting.
+        """
+        if self.security not in SECURITY_CHOICES:
+            raise DeliveryError(f"setting core.smtp.security is {self.security!r}; use none, starttls or ssl")
+        for name, (low, high) in (("port", PORT_RANGE), ("timeout", TIMEOUT_RANGE)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise DeliveryError(
+                    f"setting core.smtp.{name} is {_shown(value)}; give a whole number from {low} to {high}"
+                )
 
     def sender_address(self) -> tuple[str, str]:
         """``(display name, address)`` of the ``sender`` setting; :class:`DeliveryError` if malformed."""
@@ -129,10 +148,9 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        if s.security not in SECURITY_CHOICES:
-            raise DeliveryError(f"setting core.smtp.security is {s.security!r}; use none, starttls or ssl")
+        s.check()
         context = ssl.create_default_context()
-        timeout = max(int(s.timeout), 1)
+        timeout = s.timeout
         try:
             if s.security == "ssl":
                 connection: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=timeout, context=context)
@@ -146,6 +164,12 @@ class SmtpTransport:
                 connection.login(s.username, s.password)
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"cannot reach the SMTP server {s.host}:{s.port}: {_describe(exc)}") from exc
+        except (OverflowError, ValueError) as exc:
+            # E.g. a host name that is no valid name (a label longer than 63 characters).
+            raise DeliveryError(
+                f"the SMTP settings cannot be used (setting core.smtp.host {_shown(s.host)}, "
+                f"core.smtp.port {_shown(s.port)}): {_describe(exc)}"
+            ) from exc
         return connection
 
     def send(self, message: OutboxMessage, attachment: Attachment | None, hand_over: Callable[[], None]) -> None:
@@ -236,6 +260,12 @@ class SmtpTransport:
                 self.connection.rset()
             except (smtplib.SMTPException, OSError):
                 self.close()
+
+
+def _shown(value: object) -> str:
+    """``value`` for an error message, cut short when it is long."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def _text(reply: bytes | str) -> str:

@@ -16,7 +16,7 @@ from core.hookspecs import hookimpl
 from core.labels import N_
 from core.models import Order
 from core.notify import ToCustomer, digest, notify
-from core.notify.email import SECURITY_CHOICES
+from core.notify.email import PORT_RANGE, SECURITY_CHOICES, TIMEOUT_RANGE
 from core.settings import get_setting
 
 #: The order statuses customers are told about unless an administrator changes it.
@@ -50,9 +50,19 @@ SETTINGS = (
         8,
         N_("Delivery attempts before a message fails"),
         N_("Retries wait 1, 2, 4, … minutes (at most 6 hours) between attempts."),
+        minimum=1,
+        maximum=50,
     ),
     Setting("core.smtp.host", str, "localhost", N_("SMTP server"), N_("Host name of the outgoing mail server.")),
-    Setting("core.smtp.port", int, 25, N_("SMTP port"), N_("Usually 25, 587 (STARTTLS) or 465 (SSL).")),
+    Setting(
+        "core.smtp.port",
+        int,
+        25,
+        N_("SMTP port"),
+        N_("Usually 25, 587 (STARTTLS) or 465 (SSL)."),
+        minimum=PORT_RANGE[0],
+        maximum=PORT_RANGE[1],
+    ),
     Setting(
         "core.smtp.security",
         str,
@@ -70,7 +80,15 @@ SETTINGS = (
         N_("Sender of e-mails"),
         N_("Name and address messages come from, e.g. Ordo <orders@example.com>."),
     ),
-    Setting("core.smtp.timeout", int, 30, N_("SMTP timeout (seconds)"), N_("How long to wait for the server.")),
+    Setting(
+        "core.smtp.timeout",
+        int,
+        30,
+        N_("SMTP timeout (seconds)"),
+        N_("How long to wait for the server."),
+        minimum=TIMEOUT_RANGE[0],
+        maximum=TIMEOUT_RANGE[1],
+    ),
 )
 
 ORDER_STATUS_CHANGED = NotificationTemplate(

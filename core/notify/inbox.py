@@ -9,6 +9,7 @@ are single indexed queries (``ix_notification_user_unread`` and its customer twi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, update
@@ -48,9 +49,14 @@ def unread_count(session: Session, user: User) -> int:
     return session.scalar(stmt) or 0
 
 
-def _cursor_id(cursor: str) -> int:
-    value = decode_cursor(CURSOR_KIND, cursor)
-    if not value.isdigit() or not 0 < int(value) <= MAX_ID:
+#: The id a keyset cursor holds: ASCII digits only (``str.isdigit`` also takes "²" and "٣").
+CURSOR_ID = re.compile(r"[0-9]{1,19}")
+
+
+def cursor_id(kind: str, cursor: str) -> int:
+    """The row id a cursor of list ``kind`` points after; a 422 naming ``cursor`` if it holds none."""
+    value = decode_cursor(kind, cursor)
+    if not CURSOR_ID.fullmatch(value) or not 0 < int(value) <= MAX_ID:
         raise ServiceError("invalid", "bad cursor", {"cursor": ["Not a valid cursor."]})
     return int(value)
 
@@ -72,7 +78,7 @@ def list_notifications(
         raise ServiceError("invalid", f"limit must be 1–{MAX_LIMIT}", {"limit": [f"Give 1 to {MAX_LIMIT}."]})
     stmt = notifications_query(user, unread_only=unread_only)
     if cursor:
-        stmt = stmt.where(Notification.id < _cursor_id(cursor))
+        stmt = stmt.where(Notification.id < cursor_id(CURSOR_KIND, cursor))
     rows = list(session.scalars(stmt.limit(limit + 1)))
     next_cursor = encode_cursor(CURSOR_KIND, rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor

@@ -3,13 +3,18 @@
 The screens and API (permission ``outbox.manage``) call these. Each operation checks
 the message's state, changes it in the caller's transaction and writes an audit entry
 (entity ``outbox_message``); a message is never deleted, so what was sent, failed or
-cancelled stays visible.
+cancelled stays visible. The change is a conditional UPDATE that matches only while
+the message is still in the state that was checked: if a worker claimed it (or it was
+settled) in between, the operation is refused (409) instead of overwriting that.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.db import utcnow
 from core.models import OUTBOX_STATUSES, OutboxMessage, User
@@ -38,6 +43,26 @@ def _check_state(message: OutboxMessage, allowed: tuple[str, ...], verb: str) ->
         )
 
 
+def _change(session: Session, message: OutboxMessage, **values: Any) -> None:
+    """Write ``values`` to ``message`` only if it is still in the state it was checked in; else 409."""
+    seen = message.status
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id, OutboxMessage.status == seen)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if int(cast(CursorResult[Any], result).rowcount) != 1:
+        session.refresh(message)
+        raise Conflict(
+            "wrong_state",
+            f"outbox message {message.id} changed meanwhile: it was {seen} and is now {message.status}",
+            {"status": [message.status]},
+        )
+    for key, value in values.items():
+        set_committed_value(message, key, value)
+
+
 def retry(session: Session, message_id: int, actor: User | None, address: str | None = None) -> OutboxMessage:
     """Queue a failed, uncertain or waiting message to be sent at once, perhaps to a corrected address.
 
@@ -48,16 +73,22 @@ def retry(session: Session, message_id: int, actor: User | None, address: str | 
     message = get_message(session, message_id)
     _check_state(message, RETRYABLE, "sent again")
     changes: dict[str, list[object]] = {"status": [message.status, "queued"]}
+    values: dict[str, Any] = {}
     if address is not None:
         corrected = _checked_address(message.channel, address)
         if corrected != message.address:
             changes["address"] = [message.address, corrected]
-            message.address = corrected
-    message.status = "queued"
-    message.next_attempt_at = utcnow()
-    message.handed_at = None
-    message.claimed_by = ""
-    message.lease_until = None
+            values["address"] = corrected
+    _change(
+        session,
+        message,
+        status="queued",
+        next_attempt_at=utcnow(),
+        handed_at=None,
+        claimed_by="",
+        lease_until=None,
+        **values,
+    )
     audit.record(session, actor, "outbox_message", message.id, "retry", changes, order_id=message.order_id)
     session.flush()
     return message
@@ -67,18 +98,17 @@ def cancel(session: Session, message_id: int, actor: User | None) -> OutboxMessa
     """Stop a queued, failed or uncertain message from being sent (kept, marked cancelled)."""
     message = get_message(session, message_id)
     _check_state(message, CANCELLABLE, "cancelled")
+    before = message.status
+    _change(session, message, status="cancelled", claimed_by="", lease_until=None)
     audit.record(
         session,
         actor,
         "outbox_message",
         message.id,
         "cancel",
-        {"status": [message.status, "cancelled"]},
+        {"status": [before, "cancelled"]},
         order_id=message.order_id,
     )
-    message.status = "cancelled"
-    message.claimed_by = ""
-    message.lease_until = None
     session.flush()
     return message
 
@@ -87,6 +117,7 @@ def mark_sent(session: Session, message_id: int, actor: User | None) -> OutboxMe
     """Record that an uncertain message did arrive (the administrator checked), so it is not resent."""
     message = get_message(session, message_id)
     _check_state(message, ("uncertain",), "marked sent")
+    _change(session, message, status="sent", sent_at=message.handed_at or utcnow())
     audit.record(
         session,
         actor,
@@ -96,8 +127,6 @@ def mark_sent(session: Session, message_id: int, actor: User | None) -> OutboxMe
         {"status": ["uncertain", "sent"]},
         order_id=message.order_id,
     )
-    message.status = "sent"
-    message.sent_at = message.handed_at or utcnow()
     session.flush()
     return message
 

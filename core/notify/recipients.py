@@ -3,7 +3,8 @@
 A caller names recipients with the small dataclasses here (a user, everyone holding a
 role, a department, a customer); :func:`resolve` turns them into the people the notice
 is rendered for: active staff users (each once, however many ways they were named)
-and customers (whose contacts' e-mail addresses and phone numbers receive it).
+and active customers (whose contacts' e-mail addresses and phone numbers receive it).
+A notice about an order reaches only the users whose data scope includes that order.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Customer, Role, User
+from core.models import Customer, Order, Role, User
+from core.services.orders import may_see_order
 
 
 class PermanentFailure(Exception):
@@ -76,18 +78,21 @@ def as_recipients(to: Recipient | Iterable[Recipient]) -> list[Recipient]:
     return items
 
 
-def resolve(session: Session, to: Recipient | Iterable[Recipient]) -> Audience:
-    """The active users and the customers ``to`` names, without duplicates, in a stable order.
+def resolve(session: Session, to: Recipient | Iterable[Recipient], order: Order | None = None) -> Audience:
+    """The active users and the active customers ``to`` names, without duplicates, in a stable order.
 
     A user named directly and again through a role is notified once; unknown ids
-    name nobody (a deleted user is not an error for the business change that notifies).
+    name nobody (a deleted user is not an error for the business change that notifies),
+    nor do deactivated users and customers. With ``order``, users who may not see that
+    order (outside their data scope: a salesperson's "own" orders, another branch's)
+    are left out, however they were named, since the notice shows the order's content.
     """
     users: dict[int, User] = {}
     customers: dict[int, Customer] = {}
     for item in as_recipients(to):
         if isinstance(item, ToCustomer):
             customer = session.get(Customer, item.customer_id)
-            if customer is not None:
+            if customer is not None and customer.active:
                 customers.setdefault(customer.id, customer)
             continue
         query = select(User).where(User.active.is_(True))
@@ -101,7 +106,12 @@ def resolve(session: Session, to: Recipient | Iterable[Recipient]) -> Audience:
             query = query.where(User.department_id == item.department_id)
         for user in session.scalars(query.order_by(User.id)):
             users.setdefault(user.id, user)
-    return Audience(users=list(users.values()), customers=list(customers.values()))
+    found = list(users.values())
+    if order is not None:
+        if order.id is None:
+            session.flush()  # a new order: its id is what the scope is checked on
+        found = [user for user in found if may_see_order(session, user, order)]
+    return Audience(users=found, customers=list(customers.values()))
 
 
 def customer_addresses(customer: Customer, kind: str) -> list[tuple[str, str, int]]:

@@ -341,7 +341,6 @@ def view_order(order_id: int) -> str:
         panels=_panels(session, order, actor),
         findings=_findings(session, order) if order.status in ("draft", "submitted") else [],
         can_edit=order.status == "draft" and actor.can("orders.edit"),
-        documents=[d for d in ordo().registry.documents.values() if actor.can(d.permission)],
         audit_trail=_audit_trail(session, order, actor),
     )
 

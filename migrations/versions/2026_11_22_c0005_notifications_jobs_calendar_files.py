@@ -30,9 +30,14 @@ def upgrade() -> None:
         sa.Column("first_seen_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_known_permission")),
     )
-    # Every code some role holds was granted before: ``ordo db upgrade`` grants only the
-    # codes that are new, so an administrator's earlier removals are not undone.
-    codes = op.get_bind().execute(sa.text("SELECT DISTINCT code FROM role_permission")).scalars()
+    # Every permission that existed before this revision was granted by default already:
+    # ``ordo db upgrade`` grants only codes that are new, so an administrator's earlier
+    # removals are not undone. Those are the codes roles hold, plus every permission core
+    # and the database's enabled plugins registered before (even if removed from all roles).
+    bind = op.get_bind()
+    codes = set(bind.execute(sa.text("SELECT DISTINCT code FROM role_permission")).scalars())
+    if codes:  # an installation in use (a new database is granted everything at init)
+        codes |= _registered_before(bind)
     now = dt.datetime.now(dt.UTC)
     op.bulk_insert(known, [{"code": code, "first_seen_at": now} for code in codes])
     op.create_table(
@@ -132,6 +137,7 @@ def upgrade() -> None:
         sa.Column("note", sa.String(length=500), nullable=False),
         sa.Column("uploaded_by_id", sa.Integer(), nullable=True),
         sa.Column("uploaded_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("customer_visible", sa.Boolean(), nullable=False),
         sa.Column("removed_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["order_id"], ["order.id"], name=op.f("fk_order_attachment_order_id_order")),
         sa.ForeignKeyConstraint(["uploaded_by_id"], ["user.id"], name=op.f("fk_order_attachment_uploaded_by_id_user")),
@@ -195,6 +201,39 @@ def upgrade() -> None:
     op.add_column("company", sa.Column("logo_sha256", sa.String(length=64), nullable=False, server_default=""))
     op.add_column("company", sa.Column("logo_type", sa.String(length=32), nullable=False, server_default=""))
     op.add_column("customer", sa.Column("language", sa.String(length=8), nullable=False, server_default="zh_CN"))
+
+
+#: Core's permissions before this revision (later ones are granted when first seen).
+_CORE_PERMISSIONS_BEFORE = (
+    "orders.read",
+    "orders.create",
+    "orders.edit",
+    "orders.submit",
+    "orders.confirm",
+    "orders.complete",
+    "orders.cancel",
+    "orders.reject",
+    "customers.read",
+    "customers.manage",
+    "products.read",
+    "products.manage",
+    "users.manage",
+    "audit.read",
+    "settings.manage",
+)
+
+
+def _registered_before(bind: sa.Connection) -> set[str]:
+    """Core's earlier permissions and those of the plugins enabled in this database."""
+    from core.plugins import PluginError, Registry
+
+    codes = set(_CORE_PERMISSIONS_BEFORE)
+    enabled = bind.execute(sa.text("SELECT name FROM plugin_state WHERE enabled")).scalars().all()
+    try:
+        registry = Registry(list(enabled))
+    except PluginError:
+        return codes  # a plugin that no longer loads: its codes are granted when it does
+    return codes | {p.code for p in registry.permissions.values() if p.plugin != "core"}
 
 
 def downgrade() -> None:
