@@ -189,6 +189,43 @@
     recompute();
   }
 
+  // --- Uploads: a progress bar while a file travels (forms marked data-upload) ----------
+  // The form is sent as it would be without script; the answer (the order page, with
+  // its message) replaces this page, so nothing differs but the progress shown.
+  function setUpUploadProgress(form) {
+    const bar = form.querySelector("[data-upload-progress]");
+    if (!bar || !window.XMLHttpRequest || !window.FormData) return;
+    form.addEventListener("submit", function (event) {
+      if (event.defaultPrevented) return;
+      event.preventDefault();
+      const xhr = new XMLHttpRequest();
+      const fill = bar.querySelector(".progress-bar");
+      const button = form.querySelector("[type=submit]");
+      if (button) button.disabled = true;
+      bar.classList.remove("d-none");
+      xhr.upload.addEventListener("progress", function (e) {
+        if (!e.lengthComputable) return;
+        const percent = Math.round((100 * e.loaded) / e.total);
+        fill.style.width = percent + "%";
+        bar.setAttribute("aria-valuenow", String(percent));
+      });
+      xhr.addEventListener("load", function () {
+        // The fragment the plain redirect names (data-upload="#…"): XHR drops fragments.
+        const fragment = form.dataset.upload || "";
+        if (xhr.responseURL) window.history.replaceState(null, "", xhr.responseURL.split("#")[0] + fragment);
+        document.open();
+        document.write(xhr.responseText);
+        document.close();
+      });
+      xhr.addEventListener("error", function () {
+        // The connection failed (e.g. the file was refused as too large): send it plainly.
+        form.submit();
+      });
+      xhr.open("POST", form.action);
+      xhr.send(new FormData(form));
+    });
+  }
+
   // --- After a refused save, bring the first error into view ----------------------------
   function focusFirstError() {
     const invalid = document.querySelector("main .is-invalid");
@@ -206,6 +243,7 @@
     setUpAutosubmit();
     document.querySelectorAll("[data-rows]").forEach(setUpRows);
     document.querySelectorAll("[data-order-form]").forEach(setUpOrderForm);
+    document.querySelectorAll("form[data-upload]").forEach(setUpUploadProgress);
     focusFirstError();
   });
 })();
