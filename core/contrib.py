@@ -138,6 +138,8 @@ class DocumentType:
     """A printable document (PDF via WeasyPrint) rendered from an HTML template.
 
     ``context`` receives ``(session, order)`` and returns extra template variables.
+    ``for_customer`` says whether it may be e-mailed to the customer (an internal sheet
+    may not).
     """
 
     name: str
@@ -146,6 +148,7 @@ class DocumentType:
     permission: str
     context: Callable[..., Mapping[str, Any]] | None = None
     plugin: str = "core"
+    for_customer: bool = True
 
 
 @dataclass(frozen=True)

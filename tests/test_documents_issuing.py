@@ -271,3 +271,52 @@ def test_a_portal_user_prints_the_confirmation_but_not_the_internal_order_sheet(
         i["id"]: i["issued_by"] for i in staff.get(f"/api/v1/orders/{order.id}/issued-documents").get_json()["items"]
     }
     assert seen[staff_copy.id] == {"id": admin.id, "name": admin.name}
+
+
+def test_a_customer_renamed_while_the_pdf_renders_is_not_sent_the_old_name(
+    client, session, state, admin, seed, monkeypatch
+):
+    """The order's version does not move when its customer changes; the content does."""
+    from core.models import Customer
+
+    order = make_order(session, admin)
+    caller = ApiCaller(client, token_for(session, admin))
+    render = archive.render_document
+
+    def render_while_the_customer_is_renamed(*args, **kwargs):
+        pdf = render(*args, **kwargs)
+        with state.sessions() as other:
+            other.get(Customer, seed["local"].id).name = "重庆山城机电集团有限公司"
+            other.commit()
+        return pdf
+
+    monkeypatch.setattr(archive, "render_document", render_while_the_customer_is_renamed)
+    response = caller.post(
+        f"/api/v1/orders/{order.id}/documents/order_confirmation/send", json={"version": order.version}
+    )
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "document_changed"
+    assert count(session, IssuedDocument) == 0 and count(session, OutboxMessage) == 0
+
+
+def test_the_internal_order_sheet_is_never_e_mailed_to_the_customer(client, session, admin, seed):
+    order = make_order(session, admin)
+    caller = ApiCaller(client, token_for(session, admin))
+    response = caller.post(f"/api/v1/orders/{order.id}/documents/order_sheet/send", json={"version": order.version})
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "internal_document"
+    assert count(session, IssuedDocument) == 0 and count(session, OutboxMessage) == 0
+    login(client, "admin@example.com", "admin-pass-1")
+    panel = client.get(f"/orders/{order.id}").get_data(as_text=True)
+    sheet_row = panel[panel.index('data-document="order_sheet"') :].split("</tr>", 1)[0]
+    assert "E-mail to customer" not in sheet_row
+
+
+def test_nothing_is_e_mailed_to_a_deactivated_customer(client, session, admin, seed):
+    order = make_order(session, admin)
+    seed["local"].active = False
+    session.commit()
+    caller = ApiCaller(client, token_for(session, admin))
+    response = caller.post(
+        f"/api/v1/orders/{order.id}/documents/order_confirmation/send", json={"version": order.version}
+    )
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "customer_inactive"
+    assert count(session, IssuedDocument) == 0 and count(session, OutboxMessage) == 0

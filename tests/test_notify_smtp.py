@@ -349,10 +349,30 @@ def test_a_worker_that_stopped_before_handing_over_leaves_the_message_to_the_nex
 
     report = deliver(state)
 
-    assert (report.recovered, report.sent) == (1, 1)
+    # Nothing was handed over, so it is sent again — after the backoff of a failed
+    # attempt, so that a message that brings its worker down cannot loop.
+    assert (report.recovered, report.sent) == (1, 0)
+    waiting = reload(session, message)
+    assert waiting.status == "queued" and waiting.next_attempt_at > utcnow()
+    report = deliver(state, now=utcnow() + dt.timedelta(minutes=2))
+    assert report.sent == 1
     sent = reload(session, message)
     assert (sent.status, sent.attempts) == ("sent", 2)
     assert len(running.mailbox.received) == 1
+
+
+def test_a_message_whose_worker_keeps_dying_fails_after_its_attempts(session, state, running, seed):
+    (message,) = queue_status_notice(session, seed["local"])
+    message = reload(session, message)
+    message.status, message.claimed_by, message.attempts = "sending", "gone/1", 8  # the default maximum
+    message.lease_until = utcnow() - dt.timedelta(seconds=1)
+    session.commit()
+
+    report = deliver(state)
+
+    failed = reload(session, message)
+    assert (report.recovered, report.sent, failed.status) == (1, 0, "failed")
+    assert "8 attempts" in failed.last_error and running.mailbox.received == []
 
 
 def test_two_workers_at_once_deliver_each_message_once(session, state, running, seed):

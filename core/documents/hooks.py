@@ -29,7 +29,9 @@ STAFF_ROLES = ("admin", "general_manager", "sales_manager", "sales", "order_cler
 DOCUMENT_ISSUED = "document_issued"
 
 DOCUMENT_TYPES = (
-    DocumentType("order_sheet", N_("Order sheet"), "documents/order_sheet.html", PRINT_SHEET_PERMISSION),
+    DocumentType(
+        "order_sheet", N_("Order sheet"), "documents/order_sheet.html", PRINT_SHEET_PERMISSION, for_customer=False
+    ),
     DocumentType(
         "order_confirmation",
         N_("Order confirmation"),

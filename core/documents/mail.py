@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from core.contrib import DocumentType
-from core.documents import check_language, check_may_print, document_label
+from core.documents import check_language, check_may_print, content_hash, document_label
 from core.documents.archive import Copy, prepare_copy, store_copy
 from core.documents.hooks import DOCUMENT_ISSUED, SEND_PERMISSION
 from core.i18n import LANGUAGES
@@ -57,6 +57,18 @@ def _check_send(
     doc = check_may_print(registry, name, user)
     if not user.can(SEND_PERMISSION):
         raise ServiceError("forbidden", f"you lack the permission {SEND_PERMISSION!r}", status=403)
+    if not doc.for_customer:
+        raise Conflict(
+            "internal_document",
+            f"{name} is an internal document; it is not sent to customers",
+            {"document": [f"{name} is not sent to customers."]},
+        )
+    if not order.customer.active:
+        raise Conflict(
+            "customer_inactive",
+            f"customer {order.customer.code} is deactivated; nothing is sent to it",
+            {"customer": [f"Customer {order.customer.code} is deactivated."]},
+        )
     if version != order.version:
         raise Conflict(
             "stale_version",
@@ -125,10 +137,17 @@ def send_document(
         copy = prepare_copy(session, registry, name, order.id, user, language)
     elif (copy.order.id, copy.name) != (order.id, name):
         raise ValueError(f"the copy is of {copy.name} of order {copy.order.id}, not {name} of order {order.id}")
+    elif content_hash(session, registry, name, order, language) != copy.content:
+        # Something the document shows (the customer, a product, the letterhead, the terms)
+        # changed while it was rendered: never send what is no longer true.
+        raise Conflict(
+            "document_changed",
+            f"the {name} of order {order.number} changed while it was prepared; send it again",
+        )
     from core.notify import ToCustomer, notify
 
     issued = store_copy(session, copy, user)
-    notify(
+    queued = notify(
         session,
         DOCUMENT_ISSUED,
         to=[ToCustomer(order.customer_id)],
@@ -137,6 +156,9 @@ def send_document(
         channels=("email",),
         context={"document_label": document_label(registry, doc, customer_language(order.customer))},
     )
+    addresses = sorted({message.address for message in queued})
+    if not addresses:
+        raise Conflict("nothing_sent", f"no e-mail could be queued for customer {order.customer.code}")
     audit.record(
         session,
         user,

@@ -80,7 +80,7 @@ def documents_panel(session: Session, order: Order, user: User) -> Panel | None:
         documents=[(doc, _label(doc, doc.name)) for doc in printable],
         languages=LANGUAGE_NAMES,
         archive=archive,
-        can_send=user.can(SEND_PERMISSION),
+        can_send=user.can(SEND_PERMISSION) and order.customer.active,
         emails=customer_emails(order.customer),
         back=request.path,
     )

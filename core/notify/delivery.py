@@ -114,9 +114,9 @@ def deliver_due(
     report = DeliveryReport()
     token = f"{worker[:40]}/{uuid.uuid4().hex[:16]}"
     with sessions() as session, session.begin():
-        _recover(session, clock(), report)
         settings = SmtpSettings.load(session, registry)
         max_attempts = _max_attempts(get_setting(session, "core.notify.max_attempts", registry))
+        _recover(session, clock(), report, max_attempts)
     claim = _Claim(token, clock, lease_for(settings), max_attempts)
     with sessions() as session, session.begin():
         claimed = _claim(session, claim, limit)
@@ -182,17 +182,34 @@ def _clock(now: dt.datetime | None) -> Callable[[], dt.datetime]:
     return lambda: now + dt.timedelta(seconds=time.monotonic() - started)
 
 
-def _recover(session: Session, now: dt.datetime, report: DeliveryReport) -> None:
-    """Settle messages whose lease ran out while ``sending`` (their worker is gone)."""
+def _recover(session: Session, now: dt.datetime, report: DeliveryReport, max_attempts: int) -> None:
+    """Settle messages whose lease ran out while ``sending`` (their worker is gone).
+
+    One never handed over is safe to send again: it waits its backoff like any failed
+    attempt (a message that kills its worker must not loop), and fails once it has used
+    its attempts. One handed over may have arrived: it becomes *uncertain*.
+    """
     stale = (OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now)
-    report.recovered += _rowcount(
+    given_up = list(
         session.execute(
-            update(OutboxMessage)
-            .where(stale, OutboxMessage.handed_at.is_(None))
-            .values(status="queued", claimed_by="", lease_until=None, next_attempt_at=now, last_error=STOPPED_BEFORE)
-            .execution_options(synchronize_session=False)
-        )
+            select(OutboxMessage.id, OutboxMessage.attempts).where(stale, OutboxMessage.handed_at.is_(None))
+        ).tuples()
     )
+    for message_id, attempts in given_up:
+        # Re-checked per row: the worker may have come back and settled it meanwhile.
+        values: dict[str, Any] = (
+            {"status": "failed", "last_error": f"{STOPPED_BEFORE} ({attempts} attempts)"}
+            if attempts >= max_attempts
+            else {"status": "queued", "next_attempt_at": now + backoff(attempts), "last_error": STOPPED_BEFORE}
+        )
+        report.recovered += _rowcount(
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, stale, OutboxMessage.handed_at.is_(None))
+                .values(claimed_by="", lease_until=None, **values)
+                .execution_options(synchronize_session=False)
+            )
+        )
     handed = list(
         session.execute(
             select(OutboxMessage.id, OutboxMessage.handed_at).where(stale, OutboxMessage.handed_at.is_not(None))
