@@ -30,6 +30,7 @@ from core.api.common import (
 from core.contrib import STATUSES
 from core.models import Customer, Order, OrderTransition, User
 from core.schemas import ActionInSchema, OrderInSchema, OrderOutSchema, OrderPatchSchema
+from core.security.fields import hides_person
 from core.services import ServiceError
 from core.services.orders import (
     OrderFilters,
@@ -134,9 +135,9 @@ class ActionListSchema(Schema):
 
 
 class ActorSchema(Schema):
-    """Who took an action."""
+    """Who took an action (for portal users, the supplier's staff show as id null, "staff")."""
 
-    id = fields.Integer(required=True)
+    id = fields.Integer(required=True, allow_none=True)
     name = fields.String(required=True)
 
 
@@ -312,7 +313,8 @@ class OrderHistory(MethodView):
     @errors(blp, 401, 404)
     def get(self, order_id: int) -> dict[str, Any]:
         """Every transition of the order, oldest first: action, from/to step and status, actor, time, reason."""
-        order = get_order(db(), api_user(), order_id)
+        viewer = api_user()
+        order = get_order(db(), viewer, order_id)
         rows = db().execute(
             select(OrderTransition, User)
             .outerjoin(User, User.id == OrderTransition.actor_id)
@@ -328,7 +330,13 @@ class OrderHistory(MethodView):
                     "to_step": t.to_step,
                     "from_status": t.from_status,
                     "to_status": t.to_status,
-                    "actor": {"id": actor.id, "name": actor.name} if actor is not None else None,
+                    "actor": (
+                        None
+                        if actor is None
+                        else {"id": None, "name": "staff"}
+                        if hides_person(viewer, actor)
+                        else {"id": actor.id, "name": actor.name}
+                    ),
                     "at": t.at,
                     "reason": t.reason,
                 }

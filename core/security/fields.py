@@ -117,3 +117,11 @@ class PermissionSchema(Schema):
     def _leave_out_hidden(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
         _strip(data, self, self.user if self.user is not None else _request_user())
         return data
+
+
+def hides_person(viewer: User | None, person: User | None) -> bool:
+    """Whether ``viewer`` must not see who ``person`` is: a customer's portal user sees the
+    names of its own company's users, never the supplier's staff (a name, an id)."""
+    if viewer is None or viewer.customer_id is None or person is None:
+        return False
+    return person.customer_id != viewer.customer_id

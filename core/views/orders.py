@@ -28,6 +28,7 @@ from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from core.contrib import STATUSES, Finding, Panel
 from core.models import Customer, Order, User
 from core.schemas import ActionInSchema
+from core.security.fields import hides_person
 from core.services import ServiceError
 from core.services.audit import order_trail
 from core.services.orders import (
@@ -262,13 +263,17 @@ def _get(order_id: int, *, for_update: bool = False) -> Order:
         raise NotFound() from exc
 
 
-def _timeline(session: Session, order: Order) -> list[dict[str, Any]]:
-    """The order's history, oldest first: its creation, then every transition (CORE-6)."""
+def _timeline(session: Session, order: Order, viewer: User) -> list[dict[str, Any]]:
+    """The order's history, oldest first: its creation, then every transition (CORE-6).
+
+    A portal user sees its own company's names; the supplier's people show as "Staff".
+    """
     transitions = list(order.transitions)
     ids = {i for i in (order.created_by_id, *(t.actor_id for t in transitions)) if i is not None}
-    names: dict[int | None, str] = dict(
-        session.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples().all()
-    )
+    names: dict[int | None, str] = {
+        person.id: _("Staff") if hides_person(viewer, person) else person.name
+        for person in session.scalars(select(User).where(User.id.in_(ids)))
+    }
     entries = [
         {
             "at": order.created_at,
@@ -337,7 +342,7 @@ def view_order(order_id: int) -> str:
         owner=owner,
         options=options,
         workflow_problem=workflow_problem,
-        timeline=_timeline(session, order),
+        timeline=_timeline(session, order, actor),
         panels=_panels(session, order, actor),
         findings=_findings(session, order) if order.status in ("draft", "submitted") else [],
         can_edit=order.status == "draft" and actor.can("orders.edit"),
