@@ -1,0 +1,98 @@
+"""Intake's tables, keyed to core's customers and products (core tables are never altered).
+
+- Customer groups (客户分类) and each customer's intake profile: its group, whether it is
+  blocked from ordering, which payment methods it may use.
+- Price lists (价格表) per customer group or per customer (contract prices, 合同价), with
+  validity dates and currency; the price an order line should have comes from them
+  (IN-3 "price consistent with pricing policy or contract").
+- Each product's ordering rules: minimum and maximum quantity per order, lead time in
+  working days (IN-3 sales policy, requested date).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base, Quantity, UnitPrice, utcnow
+
+
+class IntakeCustomerGroup(Base):
+    """A group of customers sharing a price list (distributors, key accounts, retail…)."""
+
+    __tablename__ = "intake_customer_group"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class IntakeCustomerProfile(Base):
+    """What intake knows of a customer beyond core's record; absent means the defaults."""
+
+    __tablename__ = "intake_customer_profile"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("intake_customer_group.id"), index=True)
+    #: A blocked customer's orders are rejected by the pre-check, with the reason.
+    blocked: Mapped[bool] = mapped_column(default=False)
+    blocked_reason: Mapped[str] = mapped_column(String(500), default="")
+    #: Comma-separated payment methods the customer may use ('' for any).
+    payment_methods: Mapped[str] = mapped_column(String(200), default="")
+
+
+class IntakePriceList(Base):
+    """Prices for a customer group or one customer (a contract), valid between two dates.
+
+    Exactly one of ``customer_group_id`` and ``customer_id`` is set. A customer's own
+    list wins over its group's; among lists of the same kind, the one valid on the day
+    with the latest ``valid_from`` wins.
+    """
+
+    __tablename__ = "intake_price_list"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    customer_group_id: Mapped[int | None] = mapped_column(ForeignKey("intake_customer_group.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    #: The contract the prices come from (合同号), for contract price lists.
+    contract_number: Mapped[str] = mapped_column(String(64), default="")
+    valid_from: Mapped[dt.date | None]
+    valid_to: Mapped[dt.date | None]
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    items: Mapped[list[IntakePriceListItem]] = relationship(
+        back_populates="price_list", cascade="all, delete-orphan", order_by="IntakePriceListItem.id"
+    )
+
+
+class IntakePriceListItem(Base):
+    """A product's unit price on a price list, from a minimum quantity on (tiered prices)."""
+
+    __tablename__ = "intake_price_list_item"
+    __table_args__ = (UniqueConstraint("price_list_id", "product_id", "min_quantity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    price_list_id: Mapped[int] = mapped_column(ForeignKey("intake_price_list.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    unit_price: Mapped[Decimal] = mapped_column(UnitPrice)
+    min_quantity: Mapped[Decimal] = mapped_column(Quantity, default=Decimal("0"))
+
+    price_list: Mapped[IntakePriceList] = relationship(back_populates="items")
+
+
+class IntakeProductRule(Base):
+    """A product's ordering rules: quantity bounds per order and lead time in working days."""
+
+    __tablename__ = "intake_product_rule"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True)
+    min_quantity: Mapped[Decimal | None] = mapped_column(Quantity)
+    max_quantity: Mapped[Decimal | None] = mapped_column(Quantity)
+    lead_time_days: Mapped[int] = mapped_column(default=0)
