@@ -78,7 +78,12 @@ def resolve_customer(session: Session, ref: int | str) -> Customer:
     return customer
 
 
-def _build_lines(session: Session, lines: list[dict[str, Any]]) -> list[OrderLine]:
+def build_lines(session: Session, lines: list[dict[str, Any]]) -> list[OrderLine]:
+    """Order lines from loaded input, priced from the catalogue; every bad line refused at once.
+
+    Public so that importers can check an order exactly as :func:`create_order` would,
+    without writing it.
+    """
     errors: dict[int, dict[str, list[str]]] = {}
     built: list[OrderLine] = []
     if not lines:
@@ -121,7 +126,7 @@ def _apply_header(order: Order, data: dict[str, Any]) -> None:
 MAX_AMOUNT = Decimal(10) ** 14
 
 
-def _recompute_within_limits(order: Order) -> None:
+def recompute_within_limits(order: Order) -> None:
     """Recompute totals; refuse an order whose amounts would not fit their columns."""
     order.recompute_totals()
     too_large = [n for n, line in enumerate(order.lines) if line.amount >= MAX_AMOUNT]
@@ -152,7 +157,7 @@ def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
     if portal and data["channel"] != "portal":
         raise invalid({"channel": ["A customer's own orders arrive by the portal channel."]})
     company = default_company(session)
-    lines = _build_lines(session, data["lines"])
+    lines = build_lines(session, data["lines"])
     year = company_now().year  # the company's year, not UTC's
     serial = next_serial(session, company.id, ORDER_SEQUENCE, year)
     order = Order(
@@ -170,7 +175,7 @@ def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
     )
     _apply_header(order, data)
     order.lines = lines
-    _recompute_within_limits(order)
+    recompute_within_limits(order)
     session.add(order)
     session.flush()
     audit.record(session, actor, "order", order.id, "create", {"number": order.number, "total": order.total})
@@ -211,11 +216,11 @@ def update_order(session: Session, actor: User, order: Order, data: Any) -> Orde
     _apply_header(order, values)
     if "lines" in values:
         before = _line_record(order.lines)
-        order.lines = _build_lines(session, values["lines"])
+        order.lines = build_lines(session, values["lines"])
         after = _line_record(order.lines)
         if before != after:
             changes["lines"] = [before, after]
-    _recompute_within_limits(order)
+    recompute_within_limits(order)
     # Touch the row whatever changed, so the version moves even when only lines changed:
     # a client holding the old version must be refused, never silently overwritten.
     order.updated_at = dt.datetime.now(dt.UTC)

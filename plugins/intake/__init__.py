@@ -2,17 +2,24 @@
 
 Phone, e-mail, fax, portal, API and batch-imported orders are recorded with their
 channel, checked automatically and then by a clerk (DOMAIN.md IN-1 … IN-9).
-So far: its tables (customer groups and profiles, price lists, product ordering rules),
-the applicable-price computation and batch import; the pre-check, manual check, portal
-and screens arrive next (see docs/intake.md).
+So far: customer groups and price lists with their screens and API, the applicable
+price of a line (``plugins.intake.pricing``) and the batch-import engine
+(``plugins.intake.importing``); the pre-check, manual check, portal and import screens
+arrive next (see docs/intake.md).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core import hookimpl
-from core.contrib import MigrationBranch, Permission
+from core.contrib import MenuItem, MigrationBranch, Permission
+
+if TYPE_CHECKING:
+    from flask import Blueprint, Flask
+
+    from core.models import User
 
 #: The plugin's name: its entry point, migration branch label and table prefix.
 name = "intake"
@@ -45,3 +52,20 @@ def ordo_register_models() -> list[str]:
 @hookimpl
 def ordo_register_migrations() -> list[MigrationBranch]:
     return [MigrationBranch(name, Path(__file__).parent / "migrations" / "versions")]
+
+
+@hookimpl
+def ordo_register_blueprints(app: Flask) -> list[Blueprint]:
+    from plugins.intake.api import blp as api
+    from plugins.intake.views import bp as screens
+
+    return [screens, api]
+
+
+@hookimpl
+def ordo_menu_items(user: User) -> list[MenuItem]:
+    return [
+        MenuItem("Price lists", "intake.list_price_lists", "intake.prices.read", order=40, icon="tags"),
+        MenuItem("Customer groups", "intake.list_groups", "intake.prices.read", order=41, icon="people"),
+        MenuItem("Price check", "intake.price_check", "intake.prices.read", order=42, icon="calculator"),
+    ]
