@@ -4,7 +4,7 @@ Phone, e-mail, fax, portal, API and batch-imported orders are recorded with thei
 channel, checked automatically and then by a clerk (DOMAIN.md IN-1 … IN-9).
 So far: customer groups and price lists with their screens and API, the applicable
 price of a line (``plugins.intake.pricing``) and the batch-import engine
-(``plugins.intake.importing``); the pre-check, manual check, portal and import screens
+(``plugins.intake.importing``) with its wizard; the pre-check, manual check and portal
 arrive next (see docs/intake.md).
 """
 
@@ -56,6 +56,7 @@ def ordo_register_migrations() -> list[MigrationBranch]:
 
 @hookimpl
 def ordo_register_blueprints(app: Flask) -> list[Blueprint]:
+    from plugins.intake import import_views  # noqa: F401 -- nests intake_import in screens (/intake/import)
     from plugins.intake.api import blp as api
     from plugins.intake.views import bp as screens
 
@@ -68,4 +69,5 @@ def ordo_menu_items(user: User) -> list[MenuItem]:
         MenuItem("Price lists", "intake.list_price_lists", "intake.prices.read", order=40, icon="tags"),
         MenuItem("Customer groups", "intake.list_groups", "intake.prices.read", order=41, icon="people"),
         MenuItem("Price check", "intake.price_check", "intake.prices.read", order=42, icon="calculator"),
+        MenuItem("Import orders", "intake.intake_import.upload", "intake.orders.import", order=43, icon="upload"),
     ]
