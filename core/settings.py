@@ -72,7 +72,11 @@ def get_setting(session: Session, key: str, registry: Registry | None = None) ->
     if setting is None:
         raise KeyError(f"no setting {key!r} is registered (is its plugin enabled?)")
     stored = session.get(SettingValue, key)
-    return setting.default if stored is None else stored.value
+    value = setting.default if stored is None else stored.value
+    if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
+        # SQLite's JSON column has numeric affinity: a stored 2.0 reads back as 2.
+        value = float(value)
+    return value
 
 
 def check_value(setting: Setting, value: Any) -> Any:

@@ -46,3 +46,13 @@ def test_number_settings_keep_within_their_bounds(session, admin, registry):
     assert get_setting(session, "core.port", registry) == 587
     text = Setting("core.terms", str, "1.\n2.", "Terms", multiline=True)
     assert parse_text(text, "a\r\nb\rc ") == "a\nb\nc"  # a text area's CR LF stored as LF
+
+
+def test_a_whole_float_reads_back_as_a_float(session, admin, registry):
+    """SQLite's JSON column gives 2.0 back as 2; a float setting is a float all the same."""
+    registry.settings = {"core.tolerance": Setting("core.tolerance", float, 0.5, "Tolerance")}
+    set_setting(session, "core.tolerance", 2.0, admin, registry)
+    session.commit()
+    session.expire_all()
+    value = get_setting(session, "core.tolerance", registry)
+    assert value == 2.0 and isinstance(value, float)

@@ -4,7 +4,8 @@ Phone, e-mail, fax, portal, API and batch-imported orders are recorded with thei
 channel, checked automatically and then by a clerk (DOMAIN.md IN-1 … IN-9).
 So far: customer groups and price lists with their screens and API, the applicable
 price of a line (``plugins.intake.pricing``) and the batch-import engine
-(``plugins.intake.importing``) with its wizard; the pre-check, manual check and portal
+(``plugins.intake.importing``) with its wizard, the pre-check rules
+(``plugins.intake.precheck``); the pre-check steps, manual check and portal
 arrive next (see docs/intake.md).
 """
 
@@ -17,9 +18,12 @@ from core import hookimpl
 from core.contrib import MenuItem, MigrationBranch, Permission
 
 if TYPE_CHECKING:
+    import pluggy
     from flask import Blueprint, Flask
+    from sqlalchemy.orm import Session
 
-    from core.models import User
+    from core.contrib import Finding, Setting
+    from core.models import Order, User
 
 #: The plugin's name: its entry point, migration branch label and table prefix.
 name = "intake"
@@ -71,3 +75,24 @@ def ordo_menu_items(user: User) -> list[MenuItem]:
         MenuItem("Price check", "intake.price_check", "intake.prices.read", order=42, icon="calculator"),
         MenuItem("Import orders", "intake.intake_import.upload", "intake.orders.import", order=43, icon="upload"),
     ]
+
+
+@hookimpl
+def ordo_add_hookspecs(pm: pluggy.PluginManager) -> None:
+    from plugins.intake import hookspecs
+
+    pm.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def ordo_register_settings() -> list[Setting]:
+    from plugins.intake.precheck import SETTINGS
+
+    return list(SETTINGS)
+
+
+@hookimpl
+def ordo_order_validate(order: Order, session: Session) -> list[Finding]:
+    from plugins.intake.precheck import run_precheck
+
+    return run_precheck(session, order)
