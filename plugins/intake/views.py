@@ -26,6 +26,7 @@ from core.views.common import (
     current_actor,
     field_errors,
     permission_required,
+    plain_number,
     screen_blueprint,
 )
 from core.web import db
@@ -37,7 +38,7 @@ bp = screen_blueprint("intake", __name__, url_prefix="/intake", template_folder=
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"plain_quantity": _plain}
+    return {"plain_quantity": plain_number}
 
 
 _ROW = re.compile(r"^items-(\d+)-(product|min_quantity|unit_price)$")
@@ -141,8 +142,8 @@ def _price_list_editor(price_list: IntakePriceList | None) -> str | Response:
         rows = [
             {
                 "product": skus.get(i.product_id, ""),
-                "min_quantity": _plain(i.min_quantity),
-                "unit_price": _plain(i.unit_price),
+                "min_quantity": plain_number(i.min_quantity),
+                "unit_price": plain_number(i.unit_price),
             }
             for i in (price_list.items if price_list else [])
         ]
@@ -154,11 +155,6 @@ def _price_list_editor(price_list: IntakePriceList | None) -> str | Response:
         errors=errors,
         **_choices(),
     )
-
-
-def _plain(number: Decimal) -> str:
-    text = format(number.normalize(), "f")
-    return text
 
 
 @bp.route("/price-lists/new", methods=["GET", "POST"])
