@@ -10,8 +10,9 @@ refused or failed transition leaves nothing behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -254,8 +255,20 @@ class Workflow:
             raise WorkflowError("transition_refused", f"action {action_name!r} was refused", option.blocked_by)
         return self.apply(order, action.name, option.target, user, reason)
 
-    def apply(self, order: Order, action_name: str, target: str, user: User | None, reason: str) -> Transition:
-        """Move ``order`` to ``target`` and record it; guards must have been asked already."""
+    def apply(
+        self,
+        order: Order,
+        action_name: str,
+        target: str,
+        user: User | None,
+        reason: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Transition:
+        """Move ``order`` to ``target`` and record it; guards must have been asked already.
+
+        ``extra`` travels with the transition to the ``ordo_order_transitioned`` hooks
+        (an automatic step says it has told the customer itself: ``customer_notice``).
+        """
         target_step = self.step(target)
         transition = Transition(
             action=action_name,
@@ -264,6 +277,7 @@ class Workflow:
             from_status=order.status,
             to_status=step_status(target_step),
             reason=reason,
+            extra=dict(extra or {}),
         )
         order.step = transition.to_step
         order.status = transition.to_status

@@ -37,6 +37,9 @@ class Order(Base):
     __tablename__ = "order"
     __table_args__ = (
         UniqueConstraint("company_id", "number"),
+        # A client's own reference is unique per channel and customer: the same API or
+        # EDI order sent twice is a duplicate, not a second order (IN-1). NULLs never clash.
+        UniqueConstraint("company_id", "channel", "customer_id", "external_reference"),
         Index("ix_order_status_created", "status", "created_at"),
     )
 
@@ -46,6 +49,8 @@ class Order(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     reference: Mapped[str] = mapped_column(String(100), default="", index=True)
+    #: The sending system's own id of the order (an e-shop's or EDI partner's order number).
+    external_reference: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(String(500), default="")
     requested_date: Mapped[dt.date | None]
     payment_method: Mapped[str] = mapped_column(String(32))

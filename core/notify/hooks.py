@@ -196,8 +196,8 @@ def ordo_register_jobs() -> list[Job]:
 
 @hookimpl
 def ordo_order_transitioned(order: Order, transition: Transition, session: Session) -> None:
-    if transition.from_status == transition.to_status:
-        return
+    if transition.from_status == transition.to_status or transition.extra.get("customer_notice"):
+        return  # no change for the customer, or a plugin told the customer itself (with reasons)
     wanted = {s.strip() for s in str(get_setting(session, "core.notify.customer_statuses")).split(",")}
     if transition.to_status not in wanted:
         return

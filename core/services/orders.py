@@ -117,6 +117,8 @@ def _apply_header(order: Order, data: dict[str, Any]) -> None:
     for name in _HEADER_FIELDS:
         if name in data:
             setattr(order, name, data[name])
+    if "external_reference" in data:
+        order.external_reference = (data["external_reference"] or "").strip() or None
     for key, column in _SHIP_TO.items():
         if key in data.get("ship_to", {}):
             setattr(order, column, data["ship_to"][key])
@@ -144,6 +146,58 @@ def default_company(session: Session) -> Company:
     if company is None:
         raise ServiceError("not_initialised", "no company exists yet; run `ordo init` first", status=500)
     return company
+
+
+def order_with_external_reference(
+    session: Session, company_id: int, channel: str, customer_id: int, reference: str | None
+) -> Order | None:
+    """The order a sender already gave ``reference`` on ``channel`` for the customer, if any."""
+    reference = (reference or "").strip()
+    if not reference:
+        return None
+    return session.scalar(
+        select(Order).where(
+            Order.company_id == company_id,
+            Order.channel == channel,
+            Order.customer_id == customer_id,
+            Order.external_reference == reference,
+        )
+    )
+
+
+def duplicate_external_reference(order: Order) -> Conflict:
+    """The 409 answering a second order with an external reference already used."""
+    return Conflict(
+        "duplicate_external_reference",
+        f"order {order.number} already has external reference {order.external_reference!r} "
+        f"from channel {order.channel!r} for this customer; it is a duplicate, not a new order",
+        {"order_id": order.id, "number": order.number, "external_reference": order.external_reference},
+    )
+
+
+def _check_external_reference(session: Session, order: Order) -> None:
+    if order.external_reference is None:
+        return
+    with session.no_autoflush:
+        existing = order_with_external_reference(
+            session, order.company_id, order.channel, order.customer_id, order.external_reference
+        )
+    if existing is not None and existing is not order:
+        raise duplicate_external_reference(existing)
+
+
+def _flush_order(session: Session, order: Order) -> None:
+    """Flush ``order``; two requests racing with one external reference lose as a 409."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        existing = order_with_external_reference(
+            session, order.company_id, order.channel, order.customer_id, order.external_reference
+        )
+        if existing is None or existing is order:
+            raise
+        raise duplicate_external_reference(existing) from None
 
 
 def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
@@ -174,10 +228,11 @@ def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
         created_by_id=actor.id,
     )
     _apply_header(order, data)
+    _check_external_reference(session, order)
     order.lines = lines
     recompute_within_limits(order)
     session.add(order)
-    session.flush()
+    _flush_order(session, order)
     audit.record(session, actor, "order", order.id, "create", {"number": order.number, "total": order.total})
     return order
 
@@ -202,7 +257,7 @@ def update_order(session: Session, actor: User, order: Order, data: Any) -> Orde
             f"order {order.number} is {order.status}; only drafts are edited in place, "
             "later changes go through a change request",
         )
-    changes = audit.diff(order, {k: values[k] for k in _HEADER_FIELDS if k in values})
+    changes = audit.diff(order, {k: values[k] for k in (*_HEADER_FIELDS, "external_reference") if k in values})
     changes |= audit.diff(
         order, {column: values["ship_to"][key] for key, column in _SHIP_TO.items() if key in values.get("ship_to", {})}
     )
@@ -221,10 +276,11 @@ def update_order(session: Session, actor: User, order: Order, data: Any) -> Orde
         if before != after:
             changes["lines"] = [before, after]
     recompute_within_limits(order)
+    _check_external_reference(session, order)
     # Touch the row whatever changed, so the version moves even when only lines changed:
     # a client holding the old version must be refused, never silently overwritten.
     order.updated_at = dt.datetime.now(dt.UTC)
-    session.flush()
+    _flush_order(session, order)
     audit.record(session, actor, "order", order.id, "update", changes)
     return order
 

@@ -2,11 +2,10 @@
 
 Phone, e-mail, fax, portal, API and batch-imported orders are recorded with their
 channel, checked automatically and then by a clerk (DOMAIN.md IN-1 … IN-9).
-So far: customer groups and price lists with their screens and API, the applicable
-price of a line (``plugins.intake.pricing``) and the batch-import engine
-(``plugins.intake.importing``) with its wizard, the pre-check rules
-(``plugins.intake.precheck``); the pre-check steps, manual check and portal
-arrive next (see docs/intake.md).
+Customer groups and price lists (``plugins.intake.pricing``), the batch-import engine
+and wizard (``plugins.intake.importing``), the pre-check rules
+(``plugins.intake.precheck``) and the steps that run them and the manual check
+(``plugins.intake.flow``). See docs/intake.md.
 """
 
 from __future__ import annotations
@@ -15,14 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import hookimpl
-from core.contrib import MenuItem, MigrationBranch, Permission
+from core.contrib import Job, MenuItem, MigrationBranch, NotificationTemplate, Permission, Step
+from core.labels import N_
 
 if TYPE_CHECKING:
     import pluggy
     from flask import Blueprint, Flask
     from sqlalchemy.orm import Session
 
-    from core.contrib import Finding, Setting
+    from core.contrib import Finding, Setting, Transition
     from core.models import Order, User
 
 #: The plugin's name: its entry point, migration branch label and table prefix.
@@ -39,6 +39,11 @@ PERMISSIONS = (
     Permission("intake.prices.manage", "Manage price lists and customer groups", ("admin", "sales_manager")),
     Permission(
         "intake.orders.import", "Import orders from CSV and XLSX files", ("admin", "sales_manager", "order_clerk")
+    ),
+    Permission(
+        "intake.orders.check",
+        "Work the manual-check queue: correct, accept or reject orders",
+        ("admin", "sales_manager", "order_clerk"),
     ),
 )
 
@@ -86,9 +91,57 @@ def ordo_add_hookspecs(pm: pluggy.PluginManager) -> None:
 
 @hookimpl
 def ordo_register_settings() -> list[Setting]:
-    from plugins.intake.precheck import SETTINGS
+    from plugins.intake import flow, precheck
 
-    return list(SETTINGS)
+    return [*precheck.SETTINGS, *flow.SETTINGS]
+
+
+@hookimpl
+def ordo_register_steps() -> list[Step]:
+    from plugins.intake.flow import STEPS
+
+    return list(STEPS)
+
+
+@hookimpl
+def ordo_register_notifications() -> list[NotificationTemplate]:
+    from plugins.intake.flow import NOTIFICATIONS
+
+    return list(NOTIFICATIONS)
+
+
+def _remind_and_escalate(session: Session, now: object) -> None:
+    from plugins.intake.flow import remind_and_escalate
+
+    remind_and_escalate(session, now)  # type: ignore[arg-type]
+
+
+@hookimpl
+def ordo_register_jobs() -> list[Job]:
+    return [
+        Job(
+            "intake.manual_check_reminders",
+            "every:1800",
+            _remind_and_escalate,
+            plugin=name,
+            label=N_("Remind and escalate manual checks"),
+        )
+    ]
+
+
+@hookimpl(trylast=True)
+def ordo_order_transitioned(order: Order, transition: Transition, user: User | None, session: Session) -> None:
+    # Last, so other plugins see the submission before the pre-check moves the order on.
+    from plugins.intake.flow import on_transitioned
+
+    on_transitioned(session, order, transition, user)
+
+
+@hookimpl
+def ordo_order_guard(order: Order, action: str, user: User | None, session: Session) -> list[str]:
+    from plugins.intake.flow import four_eyes_reasons
+
+    return four_eyes_reasons(session, order, action, user)
 
 
 @hookimpl

@@ -6,7 +6,11 @@
   validity dates and currency; the price an order line should have comes from them
   (IN-3 "price consistent with pricing policy or contract").
 - Each product's ordering rules: minimum and maximum quantity per order, lead time in
-  working days (IN-3 sales policy, requested date).
+  working days (IN-3 sales policy, requested date), whether it is a regular product.
+- Per-customer purchase limits per period (IN-3 "purchase limits").
+- What intake records of each order: its classification (regular, transaction type),
+  the pre-check's findings, the manual check's due date and outcome, and every
+  correction made while checking, marked as entry error or not (IN-4, IN-5, IN-7, IN-9).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, Quantity, UnitPrice, utcnow
@@ -96,3 +100,88 @@ class IntakeProductRule(Base):
     min_quantity: Mapped[Decimal | None] = mapped_column(Quantity)
     max_quantity: Mapped[Decimal | None] = mapped_column(Quantity)
     lead_time_days: Mapped[int] = mapped_column(default=0)
+    #: A regular product (常规产品): standard, with complete technical documents. An order
+    #: is regular when all its products are and the customer was shipped each before.
+    regular: Mapped[bool] = mapped_column(default=False)
+
+
+#: Periods a purchase limit counts over.
+LIMIT_PERIODS = ("month", "quarter", "year")
+
+
+class IntakePurchaseLimit(Base):
+    """How much of a product a customer may order per period (calendar month, quarter, year)."""
+
+    __tablename__ = "intake_purchase_limit"
+    __table_args__ = (UniqueConstraint("customer_id", "product_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    period: Mapped[str] = mapped_column(String(8))
+    max_quantity: Mapped[Decimal] = mapped_column(Quantity)
+
+
+#: Transaction types (交易类型) an order is classified by (IN-7).
+TRANSACTION_TYPES = ("domestic", "export", "sample", "consignment", "project")
+
+
+class IntakeOrder(Base):
+    """Intake's record of an order: classification, pre-check outcome and manual check.
+
+    Created when the order is first pre-checked; ``check_due`` is set when it enters the
+    manual check (N working days, setting ``intake.manual_check.days``).
+    """
+
+    __tablename__ = "intake_order"
+    __table_args__ = (Index("ix_intake_order_due", "checked_at", "check_due"),)
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id", ondelete="CASCADE"), primary_key=True)
+    #: Regular (常规) or not; None until classified.
+    regular: Mapped[bool | None]
+    transaction_type: Mapped[str] = mapped_column(String(16), default="domestic")
+    #: The pre-check's worst level: pass, warn or reject ('' before it ran).
+    precheck_level: Mapped[str] = mapped_column(String(8), default="")
+    prechecked_at: Mapped[dt.datetime | None]
+    check_due: Mapped[dt.date | None]
+    checked_at: Mapped[dt.datetime | None]
+    checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    #: accepted or rejected, once the manual check is done.
+    check_outcome: Mapped[str] = mapped_column(String(16), default="")
+    reminded_at: Mapped[dt.datetime | None]
+    escalated_at: Mapped[dt.datetime | None]
+
+
+class IntakeFinding(Base):
+    """One finding of the last pre-check of an order: rule, level and message (kept as reasons)."""
+
+    __tablename__ = "intake_finding"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id", ondelete="CASCADE"), index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    plugin: Mapped[str] = mapped_column(String(64), default="intake")
+    level: Mapped[str] = mapped_column(String(8))
+    #: The message in English as the rule wrote it; ``msgid``/``params`` translate it.
+    message: Mapped[str] = mapped_column(String(1000))
+    msgid: Mapped[str] = mapped_column(String(500), default="")
+    params: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    field: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IntakeCorrection(Base):
+    """A change a clerk made while checking an order, and whether it fixed an entry error (IN-9)."""
+
+    __tablename__ = "intake_correction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(100))
+    before: Mapped[str] = mapped_column(String(1000), default="")
+    after: Mapped[str] = mapped_column(String(1000), default="")
+    #: True when the value had been entered wrongly (counts against entry accuracy).
+    entry_error: Mapped[bool] = mapped_column(default=False)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)

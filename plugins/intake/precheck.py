@@ -292,21 +292,28 @@ def precheck_rules(registry: Registry) -> list[PrecheckRule]:
     return rules
 
 
-def run_precheck(
+def run_rules(
     session: Session, order: Order, registry: Registry | None = None, today: dt.date | None = None
-) -> list[Finding]:
-    """Run every enabled rule on ``order``; all their findings, rule by rule.
+) -> list[tuple[str, Finding]]:
+    """Run every enabled rule on ``order``; each finding with the code of the rule that gave it.
 
     ``registry`` defaults to the one that opened ``session``; ``today`` to the company's
     date now.
     """
     registry = registry or session_registry(session)
     settings = PrecheckSettings(session, registry, today or company_now().date())
-    findings: list[Finding] = []
+    found: list[tuple[str, Finding]] = []
     for rule in precheck_rules(registry):
         if settings.enabled(rule.code):
-            findings.extend(rule.check(session, order, settings))
-    return findings
+            found.extend((rule.code, finding) for finding in rule.check(session, order, settings))
+    return found
+
+
+def run_precheck(
+    session: Session, order: Order, registry: Registry | None = None, today: dt.date | None = None
+) -> list[Finding]:
+    """Every enabled rule's findings on ``order``, rule by rule (see :func:`run_rules`)."""
+    return [finding for _, finding in run_rules(session, order, registry, today)]
 
 
 def worst(findings: Iterable[Finding]) -> str:
