@@ -159,7 +159,8 @@ CHECK_OVERDUE = NotificationTemplate(
         "en": "[Overdue] Order {{ order.number }}: manual check overdue",
     },
     body={
-        "zh_CN": "订单 {{ order.number }}（{{ order.customer.name }}）的人工审核应于 {{ due }} 完成，至今未处理，请督办。\n",
+        "zh_CN": "订单 {{ order.number }}（{{ order.customer.name }}）的人工审核应于 {{ due }} 完成，"
+        "至今未处理，请督办。\n",
         "en": "The manual check of order {{ order.number }} ({{ order.customer.name }}) was due {{ due }} "
         "and has not been done; please follow it up.\n",
     },
@@ -375,7 +376,11 @@ def remind_and_escalate(session: Session, now: dt.datetime) -> tuple[int, int]:
                 escalated += 1
         elif record.reminded_at is None and working_days_between(session, today, record.check_due) <= before:
             notify(
-                session, CHECK_DUE_SOON.name, to=ToRole("order_clerk", order.branch_id), order=order, context={"due": due}
+                session,
+                CHECK_DUE_SOON.name,
+                to=ToRole("order_clerk", order.branch_id),
+                order=order,
+                context={"due": due},
             )
             record.reminded_at = now
             reminded += 1

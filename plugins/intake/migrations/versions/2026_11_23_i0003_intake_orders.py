@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customer.id"], name=op.f("fk_intake_purchase_limit_customer_id_customer")
         ),
-        sa.ForeignKeyConstraint(["product_id"], ["product.id"], name=op.f("fk_intake_purchase_limit_product_id_product")),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["product.id"], name=op.f("fk_intake_purchase_limit_product_id_product")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_intake_purchase_limit")),
         sa.UniqueConstraint(
             "customer_id", "product_id", "period", name=op.f("uq_intake_purchase_limit_customer_id_product_id_period")
