@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from flask import Blueprint, Flask
     from sqlalchemy.orm import Session
 
-    from core.contrib import Finding, Setting, Transition
+    from core.contrib import Finding, Panel, Setting, Transition
     from core.models import Order, User
 
 #: The plugin's name: its entry point, migration branch label and table prefix.
@@ -65,21 +65,35 @@ def ordo_register_migrations() -> list[MigrationBranch]:
 
 @hookimpl
 def ordo_register_blueprints(app: Flask) -> list[Blueprint]:
-    from plugins.intake import import_views  # noqa: F401 -- nests intake_import in screens (/intake/import)
+    # Imported for their side effect: each nests its blueprint in screens (/intake/...).
+    from plugins.intake import entry_views, import_views, queue_views, rules_views  # noqa: F401
     from plugins.intake.api import blp as api
+    from plugins.intake.portal import bp as portal
     from plugins.intake.views import bp as screens
 
-    return [screens, api]
+    return [screens, api, portal]
 
 
 @hookimpl
 def ordo_menu_items(user: User) -> list[MenuItem]:
+    from plugins.intake import entry_views, queue_views, rules_views
+
     return [
         MenuItem("Price lists", "intake.list_price_lists", "intake.prices.read", order=40, icon="tags"),
         MenuItem("Customer groups", "intake.list_groups", "intake.prices.read", order=41, icon="people"),
         MenuItem("Price check", "intake.price_check", "intake.prices.read", order=42, icon="calculator"),
         MenuItem("Import orders", "intake.intake_import.upload", "intake.orders.import", order=43, icon="upload"),
+        *queue_views.MENU,
+        *entry_views.MENU,
+        *rules_views.MENU,
     ]
+
+
+@hookimpl
+def ordo_order_panels(order: Order, user: User, session: Session) -> list[Panel]:
+    from plugins.intake.panel import panels
+
+    return panels(session, order, user)
 
 
 @hookimpl
