@@ -50,10 +50,29 @@ _EXAMPLE = (
 def _helpers() -> dict[str, Any]:
     return {
         "localize": localize,
+        "wording": wording,
+        "message_of": message_of,
         "max_mb": importing.MAX_BYTES // (1024 * 1024),
         "max_rows": importing.MAX_ROWS,
         "order_url": _order_url,
     }
+
+
+def message_of(error: importing.RowError) -> str:
+    """A row error's message in the reader's language: intake's msgid translated, or core's by pattern."""
+    return _(error.msgid, **error.params) if error.msgid else localize(error.message)
+
+
+def wording(error: importing.RowError) -> str:
+    """A row error in the reader's language, after its column."""
+    return f"{error.column}: {message_of(error)}" if error.column else message_of(error)
+
+
+def refusal(exc: ServiceError) -> str:
+    """Why a whole file was refused, in the reader's language."""
+    if isinstance(exc, importing.ImportRefused):
+        return _(exc.msgid, **exc.params)
+    return localize(exc.message)
 
 
 def _order_url(order_id: int | None) -> str:
@@ -139,7 +158,7 @@ def preview() -> tuple[str, int]:
         result = _preview(actor, filename, data)
     except ServiceError as exc:
         db().rollback()
-        return _upload_page([localize(exc.message)], exc.status)
+        return _upload_page([refusal(exc)], exc.status)
     totals = {group.key: _total(db(), group) for group in result.orders}
     db().rollback()  # the preview writes nothing; drop anything pricing may have touched
     sha256 = file_store(db()).put(data)
@@ -164,7 +183,7 @@ def commit() -> tuple[str, int]:
     except ServiceError as exc:
         session_.rollback()
         abort_for(exc)
-        return _upload_page([localize(exc.message)], exc.status)
+        return _upload_page([refusal(exc)], exc.status)
     if result.written:
         session_.commit()
     else:
@@ -191,7 +210,7 @@ def error_report(sha256: str) -> Response:
         abort(404)
     db().rollback()
     return Response(
-        importing.error_report(result),
+        importing.error_report(result, wording),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": "attachment; filename=import-errors.xlsx"},
     )

@@ -26,7 +26,7 @@ import datetime as dt
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -37,6 +37,7 @@ from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.labels import N_
 from core.models import PAYMENT_METHODS, URGENCIES, Customer, Order, Product, User
 from core.services import ServiceError
 from core.services.orders import (
@@ -132,11 +133,17 @@ Cell = str | dt.date
 
 @dataclass
 class RowError:
-    """One problem with a row: a stable ``code`` (translatable), the column, an English message."""
+    """One problem with a row: a stable ``code``, the column, the English message.
+
+    ``msgid`` and ``params`` word it again in the reader's language (``msgid`` is empty
+    for a message core gave, which screens translate by pattern).
+    """
 
     code: str
     column: str
     message: str
+    msgid: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
 
     def text(self) -> str:
         """The message as shown in lists and the error report."""
@@ -160,13 +167,20 @@ class ImportRow:
         """The row's value in ``column`` ('' when absent or blank)."""
         return self.values.get(column, "")
 
-    def add(self, code: str, column: str, message: str) -> None:
-        """Record a problem, once per column (the first, most specific, wins)."""
+    def add(self, code: str, column: str, message: str, params: dict[str, Any] | None = None) -> None:
+        """Record a problem, once per column (the first, most specific, wins).
+
+        With ``params`` (even empty) ``message`` is intake's msgid, filled with them;
+        without, it is a message core gave, kept as it is.
+        """
         if column and any(e.column == column for e in self.errors):
             return
         if any(e.code == code and e.column == column for e in self.errors):
             return
-        self.errors.append(RowError(code, column, message))
+        if params is None:
+            self.errors.append(RowError(code, column, message))
+        else:
+            self.errors.append(RowError(code, column, message % params, message, dict(params)))
 
 
 @dataclass
@@ -209,11 +223,19 @@ class ImportPreview:
 
 @dataclass
 class SkippedOrder:
-    """An order of the file that was not created, with its rows and reasons."""
+    """An order of the file that was not created, with its rows and reasons.
+
+    ``problems`` pairs each reason with the row it is about (None: the whole order).
+    """
 
     key: str
     rows: list[int]
-    errors: list[str]
+    problems: list[tuple[int | None, RowError]]
+
+    @property
+    def errors(self) -> list[str]:
+        """The reasons in English, each prefixed with its row."""
+        return [f"row {n}: {e.text()}" if n is not None else e.text() for n, e in self.problems]
 
 
 @dataclass
@@ -230,8 +252,17 @@ class ImportResult:
         return bool(self.created)
 
 
-def _refuse(code: str, message: str, details: Any = None) -> ServiceError:
-    return ServiceError(code, message, details, status=422)
+class ImportRefused(ServiceError):
+    """A whole file refused (422); ``msgid`` and ``params`` word it in the reader's language."""
+
+    def __init__(self, code: str, msgid: str, params: dict[str, Any], details: Any = None):
+        super().__init__(code, msgid % params, details, status=422)
+        self.msgid = msgid
+        self.params = params
+
+
+def _refuse(code: str, msgid: str, details: Any = None, **params: Any) -> ImportRefused:
+    return ImportRefused(code, msgid, params, details)
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -251,16 +282,21 @@ def read_rows(filename: str, data: bytes, *, max_bytes: int = MAX_BYTES, max_row
     if len(data) > max_bytes:
         raise _refuse(
             "file_too_large",
-            f"{name} is {len(data):,} bytes; at most {max_bytes:,} bytes may be imported at once.",
+            N_("%(name)s is %(size)s bytes; at most %(limit)s bytes may be imported at once."),
             {"size": len(data), "limit": max_bytes},
+            name=name,
+            size=f"{len(data):,}",
+            limit=f"{max_bytes:,}",
         )
     if not data.strip():
-        raise _refuse("file_empty", f"{name} is empty.")
+        raise _refuse("file_empty", N_("%(name)s is empty."), name=name)
     if data.startswith(b"PK\x03\x04"):
         table = _xlsx_table(name, data, max_bytes)
     elif data.startswith(_XLS_MAGIC):
         raise _refuse(
-            "file_type_unsupported", f"{name} is an old Excel (.xls) workbook; save it as .xlsx or CSV and retry."
+            "file_type_unsupported",
+            N_("%(name)s is an old Excel (.xls) workbook; save it as .xlsx or CSV and retry."),
+            name=name,
         )
     else:
         table = _csv_table(name, data)
@@ -273,19 +309,28 @@ def _xlsx_table(name: str, data: bytes, max_bytes: int) -> list[list[Any]]:
             entries = archive.namelist()
             unpacked = sum(info.file_size for info in archive.infolist())
     except zipfile.BadZipFile:
-        raise _refuse("file_type_unsupported", f"{name} is a damaged zip file, not an XLSX workbook.") from None
+        raise _refuse(
+            "file_type_unsupported", N_("%(name)s is a damaged zip file, not an XLSX workbook."), name=name
+        ) from None
     if "xl/workbook.xml" not in entries:
-        raise _refuse("file_type_unsupported", f"{name} is a zip archive but not an XLSX workbook.")
+        raise _refuse("file_type_unsupported", N_("%(name)s is a zip archive but not an XLSX workbook."), name=name)
     if unpacked > 40 * max_bytes:
-        raise _refuse("file_too_large", f"{name} unpacks to {unpacked:,} bytes; it is too large to import.")
+        raise _refuse(
+            "file_too_large",
+            N_("%(name)s unpacks to %(size)s bytes; it is too large to import."),
+            name=name,
+            size=f"{unpacked:,}",
+        )
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a damaged workbook
-        raise _refuse("file_type_unsupported", f"{name} could not be read as an XLSX workbook.") from None
+        raise _refuse(
+            "file_type_unsupported", N_("%(name)s could not be read as an XLSX workbook."), name=name
+        ) from None
     try:
         sheet = workbook.worksheets[0] if workbook.worksheets else None
         if sheet is None:
-            raise _refuse("file_empty", f"{name} has no worksheet.")
+            raise _refuse("file_empty", N_("%(name)s has no worksheet."), name=name)
         return [list(row) for row in sheet.iter_rows(values_only=True)]
     finally:
         workbook.close()
@@ -293,9 +338,11 @@ def _xlsx_table(name: str, data: bytes, max_bytes: int) -> list[list[Any]]:
 
 def _decode(name: str, data: bytes) -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise _refuse("file_type_unsupported", f"{name} is UTF-16 text; save it as CSV (UTF-8) and retry.")
+        raise _refuse(
+            "file_type_unsupported", N_("%(name)s is UTF-16 text; save it as CSV (UTF-8) and retry."), name=name
+        )
     if b"\x00" in data:
-        raise _refuse("file_type_unsupported", f"{name} is a binary file, not CSV or XLSX.")
+        raise _refuse("file_type_unsupported", N_("%(name)s is a binary file, not CSV or XLSX."), name=name)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     for encoding in ("utf-8", "gb18030"):
@@ -303,7 +350,9 @@ def _decode(name: str, data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise _refuse("file_type_unsupported", f"{name} is neither UTF-8 nor GB18030 text, nor an XLSX workbook.")
+    raise _refuse(
+        "file_type_unsupported", N_("%(name)s is neither UTF-8 nor GB18030 text, nor an XLSX workbook."), name=name
+    )
 
 
 def _csv_table(name: str, data: bytes) -> list[list[Any]]:
@@ -311,16 +360,22 @@ def _csv_table(name: str, data: bytes) -> list[list[Any]]:
     if _MARKUP.match(text):
         raise _refuse(
             "file_type_unsupported",
-            f"{name} is a web page (HTML/XML), not CSV or XLSX; export the data as CSV or XLSX.",
+            N_("%(name)s is a web page (HTML/XML), not CSV or XLSX; export the data as CSV or XLSX."),
+            name=name,
         )
     if any(ord(c) < 32 and c not in "\t\r\n" for c in text):
-        raise _refuse("file_type_unsupported", f"{name} holds binary data, not CSV text.")
+        raise _refuse("file_type_unsupported", N_("%(name)s holds binary data, not CSV text."), name=name)
     first = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first.count)
     try:
         return [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
     except csv.Error as exc:
-        raise _refuse("file_type_unsupported", f"{name} is not a readable CSV file ({exc}).") from None
+        raise _refuse(
+            "file_type_unsupported",
+            N_("%(name)s is not a readable CSV file (%(problem)s)."),
+            name=name,
+            problem=str(exc),
+        ) from None
 
 
 def _canonical(header: Any) -> str:
@@ -347,13 +402,19 @@ def _cell(value: Any) -> Cell:
 
 def _rows_from_table(name: str, table: list[list[Any]], max_rows: int) -> list[ImportRow]:
     if not table or not any(_cell(v) != "" for v in table[0]):
-        raise _refuse("file_empty", f"{name}: the first row must hold the column names.")
+        raise _refuse("file_empty", N_("%(name)s: the first row must hold the column names."), name=name)
     headers = table[0]
     body = table[1:]
     while body and not any(_cell(v) != "" for v in body[-1]):
         body.pop()
     if len(body) > max_rows:
-        raise _refuse("too_many_rows", f"{name} has {len(body):,} rows; at most {max_rows:,} may be imported at once.")
+        raise _refuse(
+            "too_many_rows",
+            N_("%(name)s has %(rows)s rows; at most %(limit)s may be imported at once."),
+            name=name,
+            rows=f"{len(body):,}",
+            limit=f"{max_rows:,}",
+        )
     columns: list[str] = []
     unknown: list[str] = []
     for index, header in enumerate(headers):
@@ -369,22 +430,33 @@ def _rows_from_table(name: str, table: list[list[Any]], max_rows: int) -> list[I
     if unknown:
         raise _refuse(
             "unknown_columns",
-            f"{name}: unknown column(s) {', '.join(unknown)}. Known columns: {', '.join(COLUMNS)}.",
+            N_("%(name)s: unknown column(s) %(unknown)s. Known columns: %(known)s."),
             {"columns": unknown},
+            name=name,
+            unknown=", ".join(unknown),
+            known=", ".join(COLUMNS),
         )
     named = [c for c in columns if c]
     duplicates = sorted({c for c in named if named.count(c) > 1})
     if duplicates:
         raise _refuse(
-            "duplicate_columns", f"{name}: column(s) given twice: {', '.join(duplicates)}.", {"columns": duplicates}
+            "duplicate_columns",
+            N_("%(name)s: column(s) given twice: %(columns)s."),
+            {"columns": duplicates},
+            name=name,
+            columns=", ".join(duplicates),
         )
     missing = [c for c in REQUIRED_COLUMNS if c not in named]
     if missing:
         raise _refuse(
-            "missing_columns", f"{name}: required column(s) missing: {', '.join(missing)}.", {"columns": missing}
+            "missing_columns",
+            N_("%(name)s: required column(s) missing: %(columns)s."),
+            {"columns": missing},
+            name=name,
+            columns=", ".join(missing),
         )
     if not body:
-        raise _refuse("file_empty", f"{name} has column names but no rows.")
+        raise _refuse("file_empty", N_("%(name)s has column names but no rows."), name=name)
     rows: list[ImportRow] = []
     for number, raw in enumerate(body, start=2):
         cells = [_cell(v) for v in raw]
@@ -435,7 +507,7 @@ def _decimal(row: ImportRow, column: str, required: bool = False) -> Decimal | N
     value = row.value(column)
     if value == "":
         if required:
-            row.add(f"{column}_missing", column, f"Give a {column.replace('_', ' ')}.")
+            row.add(f"{column}_missing", column, N_("Give a value in column %(column)s."), {"column": column})
         return None
     text = _text(value).replace(",", "").replace("，", "")
     try:
@@ -443,7 +515,7 @@ def _decimal(row: ImportRow, column: str, required: bool = False) -> Decimal | N
     except InvalidOperation:
         number = None
     if number is None or not number.is_finite():
-        row.add(f"{column}_not_number", column, f"{value!r} is not a number.")
+        row.add(f"{column}_not_number", column, N_("%(value)r is not a number."), {"value": _text(value)})
         return None
     return number
 
@@ -477,8 +549,8 @@ def _header_values(group: OrderGroup) -> dict[str, tuple[Cell, list[ImportRow]]]
                 row.add(
                     "inconsistent_value",
                     column,
-                    f"{_text(value)!r} differs from {_text(found[column][0])!r} in row {first.number} "
-                    f"of the same order {group.key!r}.",
+                    N_("%(value)r differs from %(first)r in row %(row)s of the same order %(order)r."),
+                    {"value": _text(value), "first": _text(found[column][0]), "row": first.number, "order": group.key},
                 )
     return found
 
@@ -500,7 +572,12 @@ def _coded(
     value = aliases.get(raw, aliases.get(raw.lower(), raw.lower()))
     if value not in allowed:
         for row in found[column][1]:
-            row.add(f"{column}_not_allowed", column, f"{raw!r} is not one of {', '.join(allowed)}.")
+            row.add(
+                f"{column}_not_allowed",
+                column,
+                N_("%(value)r is not one of %(allowed)s."),
+                {"value": raw, "allowed": ", ".join(allowed)},
+            )
         return None
     return value
 
@@ -548,21 +625,21 @@ def _check_group(
     customer: Customer | None = None
     # Customer: known, active, in the actor's scope.
     if "customer" not in found:
-        group.rows[0].add("customer_missing", "customer", "Give the customer's code.")
+        group.rows[0].add("customer_missing", "customer", N_("Give the customer's code."), {})
     else:
         code = _text(found["customer"][0])
         customer = session.scalar(select(Customer).where(Customer.code == code))
         problem = None
         if customer is None:
-            problem = ("customer_unknown", f"Unknown customer {code!r}.")
+            problem = ("customer_unknown", N_("Unknown customer %(code)r."))
         elif not customer.active:
-            problem = ("customer_inactive", f"Customer {code} is deactivated.")
+            problem = ("customer_inactive", N_("Customer %(code)s is deactivated."))
         elif not _in_scope(actor, customer):
-            problem = ("customer_out_of_scope", f"Customer {code} is outside your data scope.")
+            problem = ("customer_out_of_scope", N_("Customer %(code)s is outside your data scope."))
         if problem:
             customer = None
             for row in found["customer"][1]:
-                row.add(problem[0], "customer", problem[1])
+                row.add(problem[0], "customer", problem[1], {"code": code})
         body["customer"] = code
     channel = _coded(found, "channel", IMPORT_CHANNELS, CHANNEL_ALIASES, DEFAULT_CHANNEL)
     if channel:
@@ -572,7 +649,10 @@ def _check_group(
         body["payment_method"] = payment
     elif "payment_method" not in found:
         group.rows[0].add(
-            "payment_method_missing", "payment_method", f"Give a payment method ({', '.join(PAYMENT_METHODS)})."
+            "payment_method_missing",
+            "payment_method",
+            N_("Give a payment method (%(allowed)s)."),
+            {"allowed": ", ".join(PAYMENT_METHODS)},
         )
     urgency = _coded(found, "urgency", URGENCIES, URGENCY_ALIASES)
     if urgency:
@@ -584,7 +664,8 @@ def _check_group(
                 row.add(
                     "date_invalid",
                     "requested_date",
-                    f"{_text(found['requested_date'][0])!r} is not a date; write it as YYYY-MM-DD.",
+                    N_("%(value)r is not a date; write it as YYYY-MM-DD."),
+                    {"value": _text(found["requested_date"][0])},
                 )
         else:
             body["requested_date"] = date.isoformat()
@@ -606,8 +687,11 @@ def _check_group(
                 row.add(
                     "reference_duplicate_in_file",
                     "reference",
-                    f"Reference {reference!r} is also used by order {earlier.key!r} (row {earlier.rows[0].number}) "
-                    f"for the same customer and channel.",
+                    N_(
+                        "Reference %(reference)r is also used by order %(order)r (row %(row)s) "
+                        "for the same customer and channel."
+                    ),
+                    {"reference": reference, "order": earlier.key, "row": earlier.rows[0].number},
                 )
         existing = session.scalar(
             select(Order.number).where(
@@ -619,7 +703,8 @@ def _check_group(
                 row.add(
                     "reference_exists",
                     "reference",
-                    f"Order {existing} already has reference {reference!r} for this customer and channel.",
+                    N_("Order %(number)s already has reference %(reference)r for this customer and channel."),
+                    {"number": existing, "reference": reference},
                 )
     # Lines: one per row; a row whose cells are bad is left out of core's validation.
     lines: list[dict[str, Any]] = []
@@ -628,16 +713,16 @@ def _check_group(
         before = len(row.errors)
         sku = _text(row.value("product"))
         if not sku:
-            row.add("product_missing", "product", "Give the product's SKU.")
+            row.add("product_missing", "product", N_("Give the product's SKU."), {})
         else:
             product = session.scalar(select(Product).where(Product.sku == sku))
             if product is None:
-                row.add("product_unknown", "product", f"Unknown product {sku!r}.")
+                row.add("product_unknown", "product", N_("Unknown product %(sku)r."), {"sku": sku})
             elif not product.active:
-                row.add("product_inactive", "product", f"Product {sku} is deactivated.")
+                row.add("product_inactive", "product", N_("Product %(sku)s is deactivated."), {"sku": sku})
         quantity = _decimal(row, "quantity", required=True)
         if quantity is not None and quantity <= 0:
-            row.add("quantity_not_positive", "quantity", "Quantity must be greater than zero.")
+            row.add("quantity_not_positive", "quantity", N_("Quantity must be greater than zero."), {})
         unit_price = _decimal(row, "unit_price")
         discount = _decimal(row, "discount")
         if any(e.column in LINE_COLUMNS for e in row.errors[before:]):
@@ -690,7 +775,7 @@ def _validate(session: Session, actor: User, rows: Iterable[ImportRow]) -> Impor
     for row in copies:
         key = _text(row.value("order"))
         if not key:
-            row.add("order_key_missing", "order", "Give the order key that groups this row with its order.")
+            row.add("order_key_missing", "order", N_("Give the order key that groups this row with its order."), {})
             loose.append(OrderGroup(f"(row {row.number})", [row]))
             continue
         groups.setdefault(key, OrderGroup(key, [])).rows.append(row)
@@ -704,11 +789,19 @@ def _validate(session: Session, actor: User, rows: Iterable[ImportRow]) -> Impor
 # -- commit --------------------------------------------------------------------------------
 
 
-def _skipped(group: OrderGroup, reason: str | None = None) -> SkippedOrder:
-    errors = [f"row {row.number}: {e.text()}" for row in group.rows for e in row.errors]
-    if reason:
-        errors.append(reason)
-    return SkippedOrder(group.key, group.row_numbers, errors)
+def _reason(code: str, msgid: str) -> RowError:
+    return RowError(code, "", msgid, msgid, {})
+
+
+#: Why a valid order was not imported in an all-or-nothing import.
+OTHERS_INVALID = _reason("others_invalid", N_("Not imported: other orders in the file have errors."))
+NOTHING_IMPORTED = _reason("nothing_imported", N_("Nothing was imported."))
+
+
+def _skipped(group: OrderGroup, *reasons: RowError) -> SkippedOrder:
+    problems: list[tuple[int | None, RowError]] = [(row.number, e) for row in group.rows for e in row.errors]
+    problems.extend((None, reason) for reason in reasons)
+    return SkippedOrder(group.key, group.row_numbers, problems)
 
 
 def commit(
@@ -721,14 +814,11 @@ def commit(
     creates the valid orders and skips the others. Does not commit.
     """
     if mode not in ("all", "valid"):
-        raise _refuse("invalid", f"unknown import mode {mode!r}; use 'all' or 'valid'")
+        raise _refuse("invalid", N_("Unknown import mode %(mode)r; use 'all' or 'valid'."), mode=mode)
     fresh = _validate(session, actor, preview.rows)
     result = ImportResult(mode)
     if mode == "all" and not fresh.valid:
-        result.skipped = [
-            _skipped(g, None if not g.valid else "Not imported: other orders in the file have errors.")
-            for g in fresh.orders
-        ]
+        result.skipped = [_skipped(g, OTHERS_INVALID) if g.valid else _skipped(g) for g in fresh.orders]
         return result
     outer = session.begin_nested()
     for group in fresh.orders:
@@ -741,9 +831,10 @@ def commit(
         except ServiceError as exc:
             if mode == "all":
                 outer.rollback()
-                reason = f"{exc.message}; nothing was imported."
-                return ImportResult(mode, [], [_skipped(g, reason if g is group else None) for g in fresh.orders])
-            result.skipped.append(_skipped(group, exc.message))
+                failed = RowError(exc.code, "", exc.message)
+                skipped = [_skipped(g, failed, NOTHING_IMPORTED) if g is group else _skipped(g) for g in fresh.orders]
+                return ImportResult(mode, [], skipped)
+            result.skipped.append(_skipped(group, RowError(exc.code, "", exc.message)))
             continue
         result.created.append(order.number)
     outer.commit()
@@ -762,12 +853,14 @@ def _safe(sheet: Any, value: Any, bold: bool = False) -> WriteOnlyCell:
     return cell
 
 
-def error_report(preview: ImportPreview) -> bytes:
+def error_report(preview: ImportPreview, wording: Callable[[RowError], str] | None = None) -> bytes:
     """An XLSX workbook of every input row with its errors (messages and codes).
 
     Columns: ``row`` (the row number in the uploaded file), the file's own columns,
-    ``errors`` (English messages) and ``error codes`` (stable ids, for translation).
+    ``errors`` (worded by ``wording`` — the screen passes the reader's language —
+    else in English) and ``error codes`` (stable ids).
     """
+    word = wording or RowError.text
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title="import errors")
     headers: list[str] = []
@@ -776,7 +869,7 @@ def error_report(preview: ImportPreview) -> bytes:
     sheet.append([_safe(sheet, h, bold=True) for h in ["row", *headers, "errors", "error codes"]])
     for row in preview.rows:
         cells = [row.number, *(row.source.get(h, "") for h in headers)]
-        cells += ["; ".join(e.text() for e in row.errors), "; ".join(e.code for e in row.errors)]
+        cells += ["; ".join(word(e) for e in row.errors), "; ".join(e.code for e in row.errors)]
         sheet.append([_safe(sheet, v) for v in cells])
     out = io.BytesIO()
     workbook.save(out)
