@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         Step,
         Transition,
     )
-    from core.models import Order, User
+    from core.models import Customer, Order, User
 
 hookspec = pluggy.HookspecMarker("ordo")
 hookimpl = pluggy.HookimplMarker("ordo")
@@ -226,6 +226,21 @@ def ordo_order_validate(order: Order, session: Session) -> list[Finding]:
     """Return pre-check findings on ``order``: ``Finding("pass"|"warn"|"reject", message)``.
 
     Called by the pre-check (intake) and when the order page shows its checks.
+    """
+
+
+# --- the demo company ---------------------------------------------------------------
+
+
+@hookspec
+def ordo_demo_data(session: Session, users: dict[str, User], customers: dict[str, Customer]) -> None:
+    """Add the plugin's part of the demo company (``ordo demo``) through ``session``.
+
+    Called once, at the end of core's demo population and inside its transaction, with
+    the demo's users by e-mail (staff, ``admin@demo.ordo`` and the portal user
+    ``customer@demo.ordo``) and its customers by code; products are found by SKU.
+    Create data through the plugin's services, date it relative to today so the demo
+    works whatever day it is loaded, and never commit: raising aborts the whole demo.
     """
 
 

@@ -178,23 +178,36 @@ def duplicate_external_reference(order: Order) -> Conflict:
 def _check_external_reference(session: Session, order: Order) -> None:
     if order.external_reference is None:
         return
+    # ``order.customer`` rather than ``customer_id``: a new order's id column, or a
+    # changed customer's, is only filled in by the flush.
     with session.no_autoflush:
         existing = order_with_external_reference(
-            session, order.company_id, order.channel, order.customer_id, order.external_reference
+            session, order.company_id, order.channel, order.customer.id, order.external_reference
         )
     if existing is not None and existing is not order:
         raise duplicate_external_reference(existing)
 
 
-def _flush_order(session: Session, order: Order) -> None:
-    """Flush ``order``; two requests racing with one external reference lose as a 409."""
+def _flush_order(session: Session, order: Order, *, new: bool = False) -> None:
+    """Flush ``order``; two requests racing with one external reference lose as a 409.
+
+    ``begin_nested`` flushes whatever is pending *before* its SAVEPOINT, so a new order
+    is added inside it: a clash then undoes only the savepoint. A changed order's UPDATE
+    is flushed before the savepoint; a clash there loses the transaction, which is
+    rolled back before the 409 is raised (the request fails as a whole anyway).
+    """
+    key = (order.company_id, order.channel, order.customer.id, order.external_reference)
     try:
         with session.begin_nested():
+            if new:
+                session.add(order)
             session.flush()
     except IntegrityError:
-        existing = order_with_external_reference(
-            session, order.company_id, order.channel, order.customer_id, order.external_reference
-        )
+        if not session.is_active:
+            session.rollback()
+        # No autoflush: a pending order would hit the constraint again.
+        with session.no_autoflush:
+            existing = order_with_external_reference(session, *key)
         if existing is None or existing is order:
             raise
         raise duplicate_external_reference(existing) from None
@@ -231,8 +244,7 @@ def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
     _check_external_reference(session, order)
     order.lines = lines
     recompute_within_limits(order)
-    session.add(order)
-    _flush_order(session, order)
+    _flush_order(session, order, new=True)
     audit.record(session, actor, "order", order.id, "create", {"number": order.number, "total": order.total})
     return order
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from core.contrib import Finding, Panel, Setting, Transition
-    from core.models import Order, User
+    from core.models import Customer, Order, User
 
 #: The plugin's name: its entry point, migration branch label and table prefix.
 name = "intake"
@@ -31,6 +31,8 @@ name = "intake"
 version = "0.1.0"
 #: Plugins that must be enabled for this one to work.
 requires: tuple[str, ...] = ()
+#: Bridge modules registered only when another plugin is enabled too.
+extras = {"kpi": "plugins.intake.bridges.kpi"}
 
 _STAFF = ("admin", "general_manager", "sales_manager", "sales", "order_clerk", "finance", "auditor")
 
@@ -105,9 +107,9 @@ def ordo_add_hookspecs(pm: pluggy.PluginManager) -> None:
 
 @hookimpl
 def ordo_register_settings() -> list[Setting]:
-    from plugins.intake import flow, precheck
+    from plugins.intake import entry_views, flow, portal, precheck
 
-    return [*precheck.SETTINGS, *flow.SETTINGS]
+    return [*precheck.SETTINGS, *flow.SETTINGS, *portal.SETTINGS, *entry_views.SETTINGS]
 
 
 @hookimpl
@@ -163,3 +165,11 @@ def ordo_order_validate(order: Order, session: Session) -> list[Finding]:
     from plugins.intake.precheck import run_precheck
 
     return run_precheck(session, order)
+
+
+@hookimpl
+def ordo_demo_data(session: Session, users: dict[str, User], customers: dict[str, Customer]) -> None:
+    """Intake's part of the demo company: prices, ordering rules, an order per channel."""
+    from plugins.intake.demo import populate
+
+    populate(session, users, customers)

@@ -45,6 +45,8 @@ REMIND_BEFORE = "intake.manual_check.remind_before_days"
 FOUR_EYES = "intake.manual_check.four_eyes"
 ESCALATE_TO = "intake.manual_check.escalate_to_role"
 NOTIFY_URGENT = "intake.urgent.notify_roles"
+#: Why four-eyes refuses an acceptance (screens translate it through the catalogue).
+FOUR_EYES_REASON = N_("Four-eyes verification: another clerk must accept an order you entered.")
 
 STEPS = (
     Step(
@@ -246,8 +248,13 @@ def record_findings(session: Session, order: Order, pairs: list[tuple[str, Findi
         )
 
 
-def precheck_and_route(session: Session, order: Order, registry: Registry | None = None) -> Transition:
-    """Pre-check ``order`` (waiting in ``intake.precheck``) and move it on: rejected, or the next step."""
+def keep_findings(session: Session, order: Order, registry: Registry | None = None) -> list[Finding]:
+    """Run the pre-check rules on ``order`` and keep what they found, without moving it.
+
+    The findings replace the order's kept ones, the record notes the worst level and
+    when, and the order is classified (regular or not). Used on submission, after a
+    clerk's correction and when an order reaches the manual check without a pre-check.
+    """
     registry = registry or session_registry(session)
     pairs = run_rules(session, order, registry)
     findings = [f for _, f in pairs]
@@ -256,6 +263,13 @@ def precheck_and_route(session: Session, order: Order, registry: Registry | None
     record.prechecked_at = dt.datetime.now(dt.UTC)
     record.regular = classify_regular(session, order)
     record_findings(session, order, pairs)
+    return findings
+
+
+def precheck_and_route(session: Session, order: Order, registry: Registry | None = None) -> Transition:
+    """Pre-check ``order`` (waiting in ``intake.precheck``) and move it on: rejected, or the next step."""
+    registry = registry or session_registry(session)
+    findings = keep_findings(session, order, registry)
     workflow = Workflow(registry, session)
     rejects = [f for f in findings if f.level == "reject"]
     if rejects:
@@ -331,6 +345,9 @@ def on_transitioned(session: Session, order: Order, transition: Transition, user
         close_manual_check(session, order, transition, user)
     if transition.to_step == MANUAL_CHECK:
         open_manual_check(session, order)
+        if transition.from_step != PRECHECK:
+            # The pre-check step is switched off: keep the findings for the clerk anyway.
+            keep_findings(session, order)
     elif transition.to_step == PRECHECK:
         precheck_and_route(session, order)
 
@@ -340,7 +357,7 @@ def four_eyes_reasons(session: Session, order: Order, action: str, user: User | 
     if order.step != MANUAL_CHECK or action != "accept" or user is None:
         return []
     if get_setting(session, FOUR_EYES) and order.created_by_id == user.id:
-        return ["four-eyes verification: another clerk must accept an order you entered"]
+        return [FOUR_EYES_REASON]
     return []
 
 

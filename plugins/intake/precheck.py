@@ -6,17 +6,23 @@ returning :class:`core.contrib.Finding` objects, each naming the field it is abo
 :data:`BUILTIN_RULES`; other plugins add theirs through the hook
 ``ordo_intake_precheck_rules`` (:mod:`plugins.intake.hookspecs`). Each rule is switched
 off by the bool setting ``intake.precheck.rule.<code>``. :func:`run_precheck` runs them.
+
+Intake's findings are :class:`Reason` objects: besides the English ``message`` they keep
+a gettext ``msgid`` and its ``params``, so the queue, the order panel and the notice to
+a rejected order's customer show them in each reader's language (:func:`finding_text`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from flask import has_app_context
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,9 +30,10 @@ from core.calendar import add_working_days
 from core.clock import company_now, day_start
 from core.contrib import Finding, Setting
 from core.labels import N_
-from core.models import Order
+from core.models import Order, OrderLine
 from core.settings import get_setting as _get_setting
 from core.settings import session_registry
+from plugins.intake.limits import ordered_in_period, period_name, plain_quantity, purchase_limits_for
 from plugins.intake.models import IntakeCustomerProfile, IntakeProductRule
 from plugins.intake.pricing import order_day, price_for_line
 
@@ -70,16 +77,64 @@ class PrecheckRule:
     plugin: str = PLUGIN
 
 
-def _finding(level: str, message: str, field_name: str | None = None) -> Finding:
-    return Finding(level, message, field_name, PLUGIN)
+@dataclass(frozen=True)
+class Reason(Finding):
+    """A finding whose message can be shown in any language: a gettext ``msgid`` and its ``params``.
+
+    ``message`` is the English text (``msgid % params``), what the API and logs show;
+    screens and customer notices translate ``msgid`` and fill in ``params`` instead
+    (:func:`finding_text`). Build one with :meth:`Reason.build`.
+    """
+
+    msgid: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.level, self.message, self.field, self.plugin, self.msgid, tuple(sorted(self.params.items()))))
+
+    @classmethod
+    def build(
+        cls, level: str, msgid: str, field_name: str | None = None, plugin: str = PLUGIN, **params: object
+    ) -> Reason:
+        """A finding at ``level`` worded by ``msgid`` (marked with ``N_``) with ``%(name)s`` ``params``."""
+        texts = {key: str(value) for key, value in params.items()}
+        return cls(level, msgid % texts if texts else msgid, field_name, plugin, msgid, texts)
 
 
-def _passed(message: str, field_name: str | None = None) -> list[Finding]:
-    return [_finding("pass", message, field_name)]
+def finding_text(msgid: str, params: Mapping[str, Any] | None, message: str) -> str:
+    """A finding's text in the current request's language.
+
+    With a ``msgid`` (a :class:`Reason`, or an IntakeFinding row's ``msgid``/``params``)
+    the catalogue's translation is filled with ``params``; without one, or when the
+    translation does not fit the params, ``message`` as the rule wrote it.
+    """
+    if not msgid:
+        return message
+    if not has_app_context():
+        return message
+    translated = gettext(msgid)
+    if not params:
+        return translated
+    try:
+        return translated % {key: str(value) for key, value in params.items()}
+    except (KeyError, ValueError, TypeError):
+        return message
 
 
-def _or_pass(findings: list[Finding], message: str, field_name: str | None = None) -> list[Finding]:
-    return findings or _passed(message, field_name)
+def _finding(level: str, msgid: str, field_name: str | None = None, **params: object) -> Reason:
+    return Reason.build(level, msgid, field_name, PLUGIN, **params)
+
+
+def _passed(msgid: str, field_name: str | None = None, **params: object) -> list[Finding]:
+    return [_finding("pass", msgid, field_name, **params)]
+
+
+def _or_pass(findings: list[Finding], msgid: str, field_name: str | None = None) -> list[Finding]:
+    return findings or _passed(msgid, field_name)
+
+
+def _sku(line: OrderLine) -> str:
+    return line.product.sku if line.product else str(line.product_id)
 
 
 # --- the built-in rules ------------------------------------------------------------------
@@ -87,26 +142,26 @@ def _or_pass(findings: list[Finding], message: str, field_name: str | None = Non
 
 def check_required(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
     """Key information is present: customer, contact, ship-to address, lines, quantities, date, payment."""
-    missing: list[tuple[str, str]] = []
+    found: list[Finding] = []
     if order.customer_id is None:
-        missing.append(("customer", "The customer is missing."))
+        found.append(_finding("reject", N_("The customer is missing."), "customer"))
     if not (order.contact_name or order.ship_to_contact).strip():
-        missing.append(("contact_name", "The contact name is missing."))
+        found.append(_finding("reject", N_("The contact name is missing."), "contact_name"))
     if not (order.contact_phone or order.ship_to_phone).strip():
-        missing.append(("contact_phone", "The contact phone is missing."))
+        found.append(_finding("reject", N_("The contact phone is missing."), "contact_phone"))
     if not order.ship_to_address.strip():
-        missing.append(("ship_to_address", "The ship-to address is missing."))
+        found.append(_finding("reject", N_("The ship-to address is missing."), "ship_to_address"))
     if not order.lines:
-        missing.append(("lines", "The order has no lines."))
+        found.append(_finding("reject", N_("The order has no lines."), "lines"))
     for i, line in enumerate(order.lines):
         if line.quantity is None or line.quantity <= 0:
-            missing.append((f"lines[{i}].quantity", f"Line {i + 1}: the quantity must be greater than 0."))
+            msgid = N_("Line %(line)s: the quantity must be greater than 0.")
+            found.append(_finding("reject", msgid, f"lines[{i}].quantity", line=i + 1))
     if order.requested_date is None:
-        missing.append(("requested_date", "The requested date is missing."))
+        found.append(_finding("reject", N_("The requested date is missing."), "requested_date"))
     if not order.payment_method.strip():
-        missing.append(("payment_method", "The payment method is missing."))
-    found = [_finding("reject", message, name) for name, message in missing]
-    return _or_pass(found, "Key information is complete.")
+        found.append(_finding("reject", N_("The payment method is missing."), "payment_method"))
+    return _or_pass(found, N_("Key information is complete."))
 
 
 def _profile(session: Session, order: Order) -> IntakeCustomerProfile | None:
@@ -117,47 +172,65 @@ def check_customer(session: Session, order: Order, settings: PrecheckSettings) -
     """The customer is active and not blocked (a blocked customer's reason is shown)."""
     customer = order.customer
     if customer is None:
-        return [_finding("reject", "The customer does not exist.", "customer")]
+        return [_finding("reject", N_("The customer does not exist."), "customer")]
     if not customer.active:
-        return [_finding("reject", f"Customer {customer.code} is inactive.", "customer")]
+        return [_finding("reject", N_("Customer %(code)s is inactive."), "customer", code=customer.code)]
     profile = _profile(session, order)
     if profile is not None and profile.blocked:
-        reason = profile.blocked_reason.strip() or "no reason given"
-        return [_finding("reject", f"Customer {customer.code} is blocked: {reason}.", "customer")]
-    return _passed(f"Customer {customer.code} is active.", "customer")
+        reason = profile.blocked_reason.strip()
+        if not reason:
+            return [_finding("reject", N_("Customer %(code)s is blocked."), "customer", code=customer.code)]
+        msgid = N_("Customer %(code)s is blocked: %(reason)s.")
+        return [_finding("reject", msgid, "customer", code=customer.code, reason=reason)]
+    return _passed(N_("Customer %(code)s is active."), "customer", code=customer.code)
 
 
 def check_product(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
     """Every line's product exists and is active."""
-    found = []
+    found: list[Finding] = []
     for i, line in enumerate(order.lines):
+        name = f"lines[{i}].product"
         if line.product is None:
-            found.append(_finding("reject", f"Line {i + 1}: the product does not exist.", f"lines[{i}].product"))
+            found.append(_finding("reject", N_("Line %(line)s: the product does not exist."), name, line=i + 1))
         elif not line.product.active:
-            message = f"Line {i + 1}: product {line.product.sku} is inactive."
-            found.append(_finding("reject", message, f"lines[{i}].product"))
-    return _or_pass(found, "Every product is active.", "lines")
+            msgid = N_("Line %(line)s: product %(sku)s is inactive.")
+            found.append(_finding("reject", msgid, name, line=i + 1, sku=line.product.sku))
+    return _or_pass(found, N_("Every product is active."), "lines")
+
+
+#: How a price off the applicable one is worded, per kind of applicable price.
+PRICE_DIFFERS = {
+    "contract": N_("Line %(line)s: unit price %(price)s differs from the contract price %(applicable)s %(currency)s."),
+    "group": N_("Line %(line)s: unit price %(price)s differs from the group price %(applicable)s %(currency)s."),
+    "list": N_("Line %(line)s: unit price %(price)s differs from the list price %(applicable)s %(currency)s."),
+}
 
 
 def check_price(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
     """Each unit price equals the applicable price within the tolerance (else warn with both)."""
     tolerance = Decimal(str(settings.get(TOLERANCE, 0.0)))
-    found = []
+    found: list[Finding] = []
     for i, line in enumerate(order.lines):
         if line.product is None:
             continue
         applied = price_for_line(session, order, line)
         name = f"lines[{i}].unit_price"
         if applied is None:
-            message = f"Line {i + 1}: no price applies to {line.product.sku} in {order.currency}."
-            found.append(_finding("warn", message, name))
+            msgid = N_("Line %(line)s: no price applies to %(sku)s in %(currency)s.")
+            found.append(_finding("warn", msgid, name, line=i + 1, sku=line.product.sku, currency=order.currency))
         elif abs(line.unit_price - applied.unit_price) > applied.unit_price * tolerance / 100:
-            message = (
-                f"Line {i + 1}: unit price {line.unit_price:f} differs from the applicable "
-                f"{applied.kind} price {applied.unit_price:f} {applied.currency}."
+            found.append(
+                _finding(
+                    "warn",
+                    PRICE_DIFFERS[applied.kind],
+                    name,
+                    line=i + 1,
+                    price=f"{line.unit_price:f}",
+                    applicable=f"{applied.unit_price:f}",
+                    currency=applied.currency,
+                )
             )
-            found.append(_finding("warn", message, name))
-    return _or_pass(found, "Every unit price is the applicable price.", "lines")
+    return _or_pass(found, N_("Every unit price is the applicable price."), "lines")
 
 
 def _rule(session: Session, product_id: int) -> IntakeProductRule | None:
@@ -166,19 +239,27 @@ def _rule(session: Session, product_id: int) -> IntakeProductRule | None:
 
 def check_quantity(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
     """Each quantity lies within the product's minimum and maximum per order."""
-    found = []
+    found: list[Finding] = []
     for i, line in enumerate(order.lines):
         rule = _rule(session, line.product_id)
         if rule is None or line.quantity is None:
             continue
-        sku = line.product.sku if line.product else line.product_id
+        name, sku, quantity = f"lines[{i}].quantity", _sku(line), f"{line.quantity:f}"
         if rule.min_quantity is not None and line.quantity < rule.min_quantity:
-            message = f"Line {i + 1}: {line.quantity:f} of {sku} is below the minimum {rule.min_quantity:f}."
-            found.append(_finding("reject", message, f"lines[{i}].quantity"))
+            msgid = N_("Line %(line)s: %(quantity)s of %(sku)s is below the minimum %(minimum)s.")
+            found.append(
+                _finding(
+                    "reject", msgid, name, line=i + 1, quantity=quantity, sku=sku, minimum=f"{rule.min_quantity:f}"
+                )
+            )
         if rule.max_quantity is not None and line.quantity > rule.max_quantity:
-            message = f"Line {i + 1}: {line.quantity:f} of {sku} is above the maximum {rule.max_quantity:f}."
-            found.append(_finding("reject", message, f"lines[{i}].quantity"))
-    return _or_pass(found, "Every quantity is within its limits.", "lines")
+            msgid = N_("Line %(line)s: %(quantity)s of %(sku)s is above the maximum %(maximum)s.")
+            found.append(
+                _finding(
+                    "reject", msgid, name, line=i + 1, quantity=quantity, sku=sku, maximum=f"{rule.max_quantity:f}"
+                )
+            )
+    return _or_pass(found, N_("Every quantity is within its limits."), "lines")
 
 
 def check_payment(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
@@ -186,48 +267,58 @@ def check_payment(session: Session, order: Order, settings: PrecheckSettings) ->
     profile = _profile(session, order)
     allowed = [m.strip() for m in (profile.payment_methods if profile else "").split(",") if m.strip()]
     if allowed and order.payment_method not in allowed:
-        message = f"Payment method {order.payment_method!r} is not allowed for this customer ({', '.join(allowed)})."
-        return [_finding("reject", message, "payment_method")]
-    return _passed("The payment method is allowed.", "payment_method")
+        msgid = N_("Payment method '%(method)s' is not allowed for this customer (%(allowed)s).")
+        return [_finding("reject", msgid, "payment_method", method=order.payment_method, allowed=", ".join(allowed))]
+    return _passed(N_("The payment method is allowed."), "payment_method")
 
 
 def check_requested_date(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
     """The requested date is not in the past (company time)."""
     if order.requested_date is not None and order.requested_date < settings.today:
-        message = f"The requested date {order.requested_date.isoformat()} is in the past."
-        return [_finding("reject", message, "requested_date")]
-    return _passed("The requested date is not in the past.", "requested_date")
+        msgid = N_("The requested date %(date)s is in the past.")
+        return [_finding("reject", msgid, "requested_date", date=order.requested_date.isoformat())]
+    return _passed(N_("The requested date is not in the past."), "requested_date")
 
 
 def check_lead_time(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
     """The requested date is not sooner than each product's lead time in working days from today."""
     if order.requested_date is None:
-        return _passed("No requested date to check against lead times.", "requested_date")
-    found = []
+        return _passed(N_("No requested date to check against lead times."), "requested_date")
+    found: list[Finding] = []
     for i, line in enumerate(order.lines):
         rule = _rule(session, line.product_id)
         if rule is None or rule.lead_time_days <= 0:
             continue
         earliest = add_working_days(session, settings.today, rule.lead_time_days, order.company_id)
         if order.requested_date < earliest:
-            sku = line.product.sku if line.product else line.product_id
-            message = (
-                f"Line {i + 1}: {sku} needs {rule.lead_time_days} working days; the earliest date is "
-                f"{earliest.isoformat()}, {order.requested_date.isoformat()} was requested."
+            msgid = N_(
+                "Line %(line)s: %(sku)s needs %(days)s working days; the earliest date is %(earliest)s, "
+                "%(requested)s was requested."
             )
-            found.append(_finding("warn", message, "requested_date"))
-    return _or_pass(found, "The requested date allows every lead time.", "requested_date")
+            found.append(
+                _finding(
+                    "warn",
+                    msgid,
+                    "requested_date",
+                    line=i + 1,
+                    sku=_sku(line),
+                    days=rule.lead_time_days,
+                    earliest=earliest.isoformat(),
+                    requested=order.requested_date.isoformat(),
+                )
+            )
+    return _or_pass(found, N_("The requested date allows every lead time."), "requested_date")
 
 
 def _line_key(order: Order) -> Counter[tuple[int, Decimal]]:
     return Counter((line.product_id, Decimal(line.quantity).normalize()) for line in order.lines)
 
 
-def check_duplicate(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
-    """No other open order of the customer has the same lines within the window (days of entry)."""
+def _same_lines(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
+    """Warnings for other open orders of the customer with the same lines within the window."""
     window = int(settings.get(DUPLICATE_WINDOW, 7))
     if not order.lines:
-        return _passed("No lines to compare with other orders.", "lines")
+        return []
     day = order_day(order)
     query = select(Order).where(
         Order.customer_id == order.customer_id,
@@ -237,12 +328,92 @@ def check_duplicate(session: Session, order: Order, settings: PrecheckSettings) 
     if order.id is not None:
         query = query.where(Order.id != order.id)
     mine = _line_key(order)
-    found = []
+    found: list[Finding] = []
     for other in session.scalars(query.order_by(Order.id)):
         if abs((order_day(other) - day).days) <= window and _line_key(other) == mine:
-            message = f"Order {other.number} of the same customer has the same lines (entered {order_day(other)})."
-            found.append(_finding("warn", message, "lines"))
-    return _or_pass(found, "No duplicate order found.", "lines")
+            msgid = N_("Order %(number)s of the same customer has the same lines (entered %(day)s).")
+            found.append(_finding("warn", msgid, "lines", number=other.number, day=order_day(other).isoformat()))
+    return found
+
+
+def _same_external_reference(session: Session, order: Order) -> list[Finding]:
+    """Warnings for other open orders of the customer with the same external reference (any channel)."""
+    reference = (order.external_reference or "").strip()
+    if not reference or order.customer_id is None:
+        return []
+    query = select(Order).where(
+        Order.customer_id == order.customer_id,
+        Order.status.not_in(CLOSED),
+        Order.external_reference == reference,
+    )
+    if order.id is not None:
+        query = query.where(Order.id != order.id)
+    msgid = N_("Order %(number)s of the same customer has the same external reference %(reference)s.")
+    return [
+        _finding("warn", msgid, "external_reference", number=other.number, reference=reference)
+        for other in session.scalars(query.order_by(Order.id))
+    ]
+
+
+def check_duplicate(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
+    """No other open order of the customer has the same lines within the window (days of entry)
+    or the same external reference (from any channel)."""
+    found = _same_lines(session, order, settings) + _same_external_reference(session, order)
+    return _or_pass(found, N_("No duplicate order found."), "lines")
+
+
+#: How an exceeded purchase limit is worded, per period.
+LIMIT_EXCEEDED = {
+    "month": N_(
+        "Purchase limit for %(sku)s exceeded: at most %(limit)s per month; %(ordered)s already ordered in "
+        "%(window)s, this order adds %(quantity)s."
+    ),
+    "quarter": N_(
+        "Purchase limit for %(sku)s exceeded: at most %(limit)s per quarter; %(ordered)s already ordered in "
+        "%(window)s, this order adds %(quantity)s."
+    ),
+    "year": N_(
+        "Purchase limit for %(sku)s exceeded: at most %(limit)s per year; %(ordered)s already ordered in "
+        "%(window)s, this order adds %(quantity)s."
+    ),
+}
+
+
+def check_purchase_limit(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
+    """Each product stays within the customer's purchase limits per calendar month, quarter or year.
+
+    Counts the product's quantity on the customer's other orders (not draft, cancelled or
+    rejected) entered in the same period as this order, plus this order's quantity.
+    """
+    if order.customer_id is None or not order.lines:
+        return _passed(N_("Every purchase is within the customer's limits."), "lines")
+    wanted: dict[int, Decimal] = {}
+    first_line: dict[int, int] = {}
+    for i, line in enumerate(order.lines):
+        if line.product_id is None or line.quantity is None:
+            continue
+        wanted[line.product_id] = wanted.get(line.product_id, Decimal("0")) + line.quantity
+        first_line.setdefault(line.product_id, i)
+    day = order_day(order)
+    found: list[Finding] = []
+    for limit in purchase_limits_for(session, order.customer_id, list(wanted)):
+        ordered = ordered_in_period(session, order.customer_id, limit.product_id, limit.period, day, order.id)
+        quantity = wanted[limit.product_id]
+        if ordered + quantity > limit.max_quantity:
+            line = order.lines[first_line[limit.product_id]]
+            found.append(
+                _finding(
+                    "reject",
+                    LIMIT_EXCEEDED[limit.period],
+                    f"lines[{first_line[limit.product_id]}].quantity",
+                    sku=_sku(line),
+                    limit=plain_quantity(limit.max_quantity),
+                    ordered=plain_quantity(ordered),
+                    window=period_name(day, limit.period),
+                    quantity=plain_quantity(quantity),
+                )
+            )
+    return _or_pass(found, N_("Every purchase is within the customer's limits."), "lines")
 
 
 BUILTIN_RULES: tuple[PrecheckRule, ...] = (
@@ -255,6 +426,7 @@ BUILTIN_RULES: tuple[PrecheckRule, ...] = (
     PrecheckRule("requested_date", N_("Requested date not in the past"), check_requested_date),
     PrecheckRule("lead_time", N_("Requested date allows the lead time"), check_lead_time),
     PrecheckRule("duplicate", N_("No duplicate order"), check_duplicate),
+    PrecheckRule("purchase_limit", N_("Purchases within the customer's limits per period"), check_purchase_limit),
 )
 
 SETTINGS: tuple[Setting, ...] = (
