@@ -78,6 +78,9 @@ class Step:
     #: Whether a company may switch this step off.
     optional: bool = True
     help: str = ""
+    #: Moves the step makes by itself (an automatic check): ``(action name, label)``
+    #: pairs, so histories show a label for them. They are never offered as buttons.
+    automatic: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

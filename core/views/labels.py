@@ -138,6 +138,9 @@ def action_label(name: str | None) -> str:
         for action in step.actions:
             if action.name == name:
                 return gettext(action.label)
+        for automatic, label in step.automatic:
+            if automatic == name:
+                return gettext(label)
     return gettext("Cancel") if name == "cancel" else name
 
 

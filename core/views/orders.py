@@ -263,10 +263,12 @@ def _get(order_id: int, *, for_update: bool = False) -> Order:
         raise NotFound() from exc
 
 
-def _timeline(session: Session, order: Order, viewer: User) -> list[dict[str, Any]]:
+def order_timeline(session: Session, order: Order, viewer: User) -> list[dict[str, Any]]:
     """The order's history, oldest first: its creation, then every transition (CORE-6).
 
-    A portal user sees its own company's names; the supplier's people show as "Staff".
+    Each entry has ``at``, ``actor``, ``action``, ``title``, ``detail``, ``status`` and
+    ``reason``. A portal user sees its own company's names; the supplier's people show
+    as "Staff". Public so that other screens (the customer portal) show the same history.
     """
     transitions = list(order.transitions)
     ids = {i for i in (order.created_by_id, *(t.actor_id for t in transitions)) if i is not None}
@@ -278,6 +280,7 @@ def _timeline(session: Session, order: Order, viewer: User) -> list[dict[str, An
         {
             "at": order.created_at,
             "actor": names.get(order.created_by_id, ""),
+            "action": "",
             "title": _("Created"),
             "detail": "",
             "status": "draft",
@@ -289,6 +292,7 @@ def _timeline(session: Session, order: Order, viewer: User) -> list[dict[str, An
             {
                 "at": t.at,
                 "actor": names.get(t.actor_id, _("System")) if t.actor_id else _("System"),
+                "action": t.action,
                 "title": action_label(t.action),
                 "detail": f"{step_label(t.from_step)} → {step_label(t.to_step)}",
                 "status": t.to_status,
@@ -342,7 +346,7 @@ def view_order(order_id: int) -> str:
         owner=owner,
         options=options,
         workflow_problem=workflow_problem,
-        timeline=_timeline(session, order, actor),
+        timeline=order_timeline(session, order, actor),
         panels=_panels(session, order, actor),
         findings=_findings(session, order) if order.status in ("draft", "submitted") else [],
         can_edit=order.status == "draft" and actor.can("orders.edit"),

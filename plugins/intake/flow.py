@@ -54,6 +54,10 @@ STEPS = (
         N_("Pre-check"),
         10,
         (Action("run_precheck", N_("Run the pre-check"), target=PRECHECK, permission=CHECK_PERMISSION),),
+        automatic=(
+            ("precheck_pass", N_("Passed the automatic check")),
+            ("precheck_reject", N_("Rejected by the automatic check")),
+        ),
         help=N_(
             "Automatic: the pre-check rules run on submission; an order with a rejecting finding is "
             "rejected, the others go on to the manual check."

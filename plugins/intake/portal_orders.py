@@ -21,14 +21,12 @@ from werkzeug.wrappers import Response
 
 from core.attachments.service import list_attachments
 from core.documents.archive import visible_issued_documents
-from core.labels import N_
 from core.models import Order, User
 from core.models.files import OrderAttachment
-from core.security.fields import hides_person
 from core.services import ServiceError
 from core.services.orders import get_order, visible_orders
 from core.views.common import current_actor, paginate, query_args
-from core.views.labels import action_label, step_label
+from core.views.orders import order_timeline
 from core.web import db, ordo
 from plugins.intake import precheck
 from plugins.intake.models import IntakeFinding
@@ -41,11 +39,6 @@ _ORDER_SORTS: dict[str, Any] = {
     "number": Order.number,
     "requested": Order.requested_date,
     "total": Order.total,
-}
-#: Automatic moves of the pre-check, titled for the customer (they are no declared actions).
-_AUTOMATIC_TITLES = {
-    "precheck_pass": N_("Passed the automatic check"),
-    "precheck_reject": N_("Rejected by the automatic check"),
 }
 
 
@@ -68,45 +61,19 @@ def rejection_reasons(session: Session, order: Order) -> list[str]:
 
 
 def customer_timeline(session: Session, order: Order, viewer: User, reasons: list[str]) -> list[dict[str, Any]]:
-    """The order's history for the customer, oldest first: created, then every move.
+    """The order's history for the customer, oldest first: core's, with reasons filtered.
 
-    The supplier's people show as "Staff"; reasons are shown only where the order was
-    rejected or cancelled (RV-9), the pre-check's in the reader's language. Internal
-    notes on other moves (pre-check warnings, a clerk's remarks) stay inside.
+    The supplier's people show as "Staff" (core's timeline does that); reasons are shown
+    only where the order was rejected or cancelled (RV-9), the pre-check's in the
+    reader's language. Internal notes on other moves (pre-check warnings, a clerk's
+    remarks) stay inside.
     """
-    transitions = list(order.transitions)
-    ids = {i for i in (order.created_by_id, *(t.actor_id for t in transitions)) if i is not None}
-    names: dict[int | None, str] = {
-        person.id: _("Staff") if hides_person(viewer, person) else person.name
-        for person in session.scalars(select(User).where(User.id.in_(ids)))
-    }
-    entries = [
-        {
-            "at": order.created_at,
-            "actor": names.get(order.created_by_id, ""),
-            "title": _("Created"),
-            "detail": "",
-            "status": "draft",
-            "reason": "",
-        }
-    ]
-    for t in transitions:
-        reason = ""
-        if t.action == "precheck_reject":
-            reason = " ".join(reasons) or t.reason
-        elif t.to_status in ("rejected", "cancelled"):
-            reason = t.reason
-        automatic = _AUTOMATIC_TITLES.get(t.action)
-        entries.append(
-            {
-                "at": t.at,
-                "actor": names.get(t.actor_id, _("System")) if t.actor_id else _("System"),
-                "title": _(automatic) if automatic else action_label(t.action),
-                "detail": f"{step_label(t.from_step)} → {step_label(t.to_step)}",
-                "status": t.to_status,
-                "reason": reason,
-            }
-        )
+    entries = order_timeline(session, order, viewer)
+    for entry in entries[1:]:
+        if entry["action"] == "precheck_reject":
+            entry["reason"] = " ".join(reasons) or entry["reason"]
+        elif entry["status"] not in ("rejected", "cancelled"):
+            entry["reason"] = ""
     return entries
 
 
