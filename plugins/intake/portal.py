@@ -30,8 +30,7 @@ from werkzeug.wrappers import Response
 from core.contrib import MenuItem, Setting
 from core.labels import N_
 from core.models import User
-from core.models.system import SettingValue
-from core.settings import get_setting, session_registry
+from core.settings import get_setting
 from core.views.common import screen_blueprint
 
 bp = screen_blueprint("intake_portal", __name__, url_prefix="/portal", template_folder="templates")
@@ -111,19 +110,8 @@ def _portal_users_only() -> None:
 
 
 def ordering_accounts(session: Session) -> int:
-    """How many portal users per customer may place orders (the setting, 1 by default).
-
-    Read through core's settings once intake registers the setting; until then (or when
-    it is not registered) a stored value or the default counts.
-    """
-    try:
-        registry = session_registry(session)
-    except RuntimeError:
-        registry = None
-    if registry is not None and ORDERING_ACCOUNTS in registry.settings:
-        return int(get_setting(session, ORDERING_ACCOUNTS, registry))
-    stored = session.get(SettingValue, ORDERING_ACCOUNTS)
-    return int(stored.value) if stored is not None else int(SETTINGS[0].default)
+    """How many portal users per customer may place orders (setting, 1 by default)."""
+    return int(get_setting(session, ORDERING_ACCOUNTS))
 
 
 def ordering_account_ids(session: Session, customer_id: int) -> list[int]:
