@@ -31,7 +31,7 @@ from core.schemas import OrderInSchema, OrderLineInSchema, ShipToSchema, Text
 from core.services import Conflict, ServiceError, audit
 from core.services.orders import get_order, invalid, recompute_within_limits
 from plugins.intake import flow
-from plugins.intake.models import TRANSACTION_TYPES, IntakeCorrection
+from plugins.intake.models import TRANSACTION_TYPE_LABELS, TRANSACTION_TYPES, IntakeCorrection
 
 #: Header fields a clerk may correct, as named on :class:`core.models.Order`.
 HEADER_FIELDS = (
@@ -73,14 +73,6 @@ FIELD_LABELS = {
     "quantity": N_("Quantity"),
     "unit_price": N_("Unit price"),
     "discount": N_("Discount"),
-}
-#: Transaction types (交易类型, IN-7) as people read them.
-TRANSACTION_TYPE_LABELS = {
-    "domestic": N_("Domestic sale"),
-    "export": N_("Export"),
-    "sample": N_("Sample"),
-    "consignment": N_("Consignment"),
-    "project": N_("Project"),
 }
 
 

@@ -61,6 +61,7 @@ from core.views.orders import LINE_FIELDS, OrderForm, describe_refusal, order_in
 from core.web import db, ordo
 from plugins.intake import pricing
 from plugins.intake.flow import company_today, intake_record
+from plugins.intake.models import TRANSACTION_TYPE_LABELS as TYPE_LABELS
 from plugins.intake.models import TRANSACTION_TYPES
 from plugins.intake.views import bp as screens
 
@@ -88,13 +89,7 @@ SETTINGS = (
 )
 
 #: Transaction types (交易类型, IN-7) as people read them.
-TRANSACTION_TYPE_LABELS: dict[str, object] = {
-    "domestic": _l("Domestic sale"),
-    "export": _l("Export"),
-    "sample": _l("Sample"),
-    "consignment": _l("Consignment"),
-    "project": _l("Project"),
-}
+TRANSACTION_TYPE_LABELS: dict[str, object] = {code: _l(text) for code, text in TYPE_LABELS.items()}
 
 #: Menu entries of these screens (collected by the plugin's ordo_menu_items).
 MENU: list[MenuItem] = [

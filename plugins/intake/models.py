@@ -22,6 +22,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, Quantity, UnitPrice, utcnow
+from core.labels import N_
 
 
 class IntakeCustomerGroup(Base):
@@ -122,8 +123,15 @@ class IntakePurchaseLimit(Base):
     max_quantity: Mapped[Decimal] = mapped_column(Quantity)
 
 
-#: Transaction types (交易类型) an order is classified by (IN-7).
-TRANSACTION_TYPES = ("domestic", "export", "sample", "consignment", "project")
+#: Transaction types (交易类型) an order is classified by (IN-7), with their labels.
+TRANSACTION_TYPE_LABELS = {
+    "domestic": N_("Domestic sale"),
+    "export": N_("Export"),
+    "sample": N_("Sample"),
+    "consignment": N_("Consignment"),
+    "project": N_("Project"),
+}
+TRANSACTION_TYPES = tuple(TRANSACTION_TYPE_LABELS)
 
 
 class IntakeOrder(Base):
