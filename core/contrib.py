@@ -81,6 +81,27 @@ class Step:
     #: Moves the step makes by itself (an automatic check): ``(action name, label)``
     #: pairs, so histories show a label for them. They are never offered as buttons.
     automatic: tuple[tuple[str, str], ...] = ()
+    #: A detour (an escalation such as the president's decision): reached only by an
+    #: action that names it as its target, never as the "next" step of another; its
+    #: own ``next`` actions lead on to the first ordinary step after its position.
+    detour: bool = False
+
+
+@dataclass(frozen=True)
+class RoleDefinition:
+    """A default role a plugin ships (review's department reviewers, the president).
+
+    Created, with its ``name`` and data ``scope``, when the plugin is enabled, unless a
+    role with that code exists. ``grants`` are permission codes of core or other
+    enabled plugins the new role also gets (a reviewer must read orders); the plugin's
+    own permissions reach it through their ``default_roles``.
+    """
+
+    code: str
+    name: str
+    scope: str = "own"
+    grants: tuple[str, ...] = ()
+    plugin: str = "core"
 
 
 @dataclass(frozen=True)

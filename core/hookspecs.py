@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         NotificationTemplate,
         Panel,
         Permission,
+        RoleDefinition,
         Setting,
         Step,
         Transition,
@@ -79,6 +80,16 @@ def ordo_register_permissions() -> list[Permission]:
 
     Codes read ``<plugin>.<entity>.<verb>``. Every permission a plugin's steps, actions,
     menu items or documents name must be registered here; the contract suite checks.
+    """
+
+
+@hookspec
+def ordo_register_roles() -> list[RoleDefinition]:
+    """Return the default roles the plugin ships (:class:`core.contrib.RoleDefinition`).
+
+    Called at start-up; each role is created when the plugin is enabled, if no role has
+    its code yet. Core's own default roles (``core.roles.DEFAULT_ROLES``) may not be
+    redefined.
     """
 
 

@@ -68,7 +68,7 @@ def initialise(
             session.add(company)
             session.flush()
             session.add(Branch(company_id=company.id, code="HQ", name="Head office", is_head_office=True))
-        grant_new_permissions(session, registry.permissions.values())
+        grant_new_permissions(session, registry.permissions.values(), registry.roles.values())
         admin = session.scalar(select(User).where(User.email == admin_email.lower()))
         if admin is None:
             admin = User(email=admin_email.lower(), name="Administrator", language="en")
@@ -89,7 +89,8 @@ def upgrade(engine: Engine, installed: dict[str, PluginInfo] | None = None) -> l
     plugins = enabled_plugins(engine)
     migrate.upgrade(engine, plugins, installed)
     with sessionmaker(engine)() as session, session.begin():
-        granted = grant_new_permissions(session, Registry(plugins, installed).permissions.values())
+        new_registry = Registry(plugins, installed)
+        granted = grant_new_permissions(session, new_registry.permissions.values(), new_registry.roles.values())
         if granted:
             audit.record(session, None, "role", None, "grant_defaults", {"permissions": granted})
             bump_generation(session)
@@ -118,7 +119,7 @@ def enable(
             session.add(state)
             audit.record(session, actor, "plugin", None, "enable", {"plugin": name})
         registry = Registry(wanted, installed)
-        grant_new_permissions(session, registry.permissions.values())
+        grant_new_permissions(session, registry.permissions.values(), registry.roles.values())
         bump_generation(session)
     return new
 

@@ -27,6 +27,7 @@ from core.contrib import (
     MigrationBranch,
     NotificationTemplate,
     Permission,
+    RoleDefinition,
     Setting,
     Step,
 )
@@ -156,6 +157,7 @@ class Registry:
         for module_name in self._collect("ordo_register_models"):
             importlib.import_module(module_name)
         self.permissions = self._permissions()
+        self.roles = self._roles()
         self.settings = self._keyed(self._collect("ordo_register_settings", Setting), "key", "setting")
         self.steps = self._steps()
         self.documents = self._keyed(self._collect("ordo_register_documents", DocumentType), "name", "document type")
@@ -213,6 +215,21 @@ class Registry:
 
     def _permissions(self) -> dict[str, Permission]:
         return self._keyed(self._collect("ordo_register_permissions", Permission), "code", "permission")
+
+    def _roles(self) -> dict[str, RoleDefinition]:
+        from core.models.user import DATA_SCOPES
+        from core.roles import DEFAULT_ROLES
+
+        roles = self._keyed(self._collect("ordo_register_roles", RoleDefinition), "code", "role")
+        for role in roles.values():
+            if role.code in DEFAULT_ROLES:
+                raise PluginError(f"plugin {role.plugin!r} redefines core's default role {role.code!r}")
+            if role.scope not in DATA_SCOPES:
+                raise PluginError(f"role {role.code!r} of plugin {role.plugin!r} has unknown data scope {role.scope!r}")
+            unknown = [code for code in role.grants if code not in self.permissions]
+            if unknown:
+                raise PluginError(f"role {role.code!r} of plugin {role.plugin!r} grants unknown permissions {unknown}")
+        return roles
 
     def _steps(self) -> dict[str, Step]:
         from core.workflow import check_steps

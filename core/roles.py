@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.contrib import Permission
+from core.contrib import Permission, RoleDefinition
 from core.models import KnownPermission, Role, RolePermission
 
 #: code → (name, data scope). Plugins may add roles of their own (review adds one
@@ -36,6 +36,24 @@ def ensure_role(session: Session, code: str, name: str | None = None, scope: str
     return role
 
 
+def ensure_plugin_roles(session: Session, roles: Iterable[RoleDefinition]) -> list[str]:
+    """Create each plugin role that does not exist yet, with its name, scope and grants.
+
+    An existing role (created before, or by an administrator with the same code) is left
+    as it is, so later edits are never undone. Returns the codes created.
+    """
+    created = []
+    for definition in roles:
+        if session.scalar(select(Role.id).where(Role.code == definition.code)) is not None:
+            continue
+        role = Role(code=definition.code, name=definition.name, data_scope=definition.scope, builtin=True)
+        role.permissions = [RolePermission(code=code) for code in dict.fromkeys(definition.grants)]
+        session.add(role)
+        created.append(definition.code)
+    session.flush()
+    return created
+
+
 def grant_defaults(session: Session, permissions: Iterable[Permission]) -> None:
     """Give each permission to the default roles it names, and every one to ``admin``.
 
@@ -52,13 +70,18 @@ def grant_defaults(session: Session, permissions: Iterable[Permission]) -> None:
     session.flush()
 
 
-def grant_new_permissions(session: Session, permissions: Iterable[Permission]) -> list[str]:
+def grant_new_permissions(
+    session: Session, permissions: Iterable[Permission], roles: Iterable[RoleDefinition] = ()
+) -> list[str]:
     """Grant the defaults of every permission not granted before; returns their codes.
 
+    Plugin ``roles`` are created first (:func:`ensure_plugin_roles`), so permissions
+    naming them land on a role with its proper name and scope.
     Run by ``ordo init``, when plugins are enabled and by ``ordo db upgrade``, so a
     permission that arrives with a new version (of core or a plugin) reaches its roles,
     while one an administrator took away from a role is not handed back.
     """
+    ensure_plugin_roles(session, roles)
     known = set(session.scalars(select(KnownPermission.code)))
     new = [p for p in permissions if p.code not in known]
     grant_defaults(session, new)

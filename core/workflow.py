@@ -167,9 +167,17 @@ class Workflow:
             raise WorkflowError("unknown_step", f"step {key!r} is not known (is its plugin disabled?)") from None
 
     def pipeline(self) -> list[Step]:
-        """Enabled, non-terminal-only steps in order (completed ends it)."""
+        """Enabled, non-terminal, non-detour steps in order (completed ends it).
+
+        A detour step (``Step.detour``) is reached only by naming it, so it is never the
+        next step of another; from a detour, ``next`` leads to the first step here after it.
+        """
         return sorted(
-            (s for s in self.steps.values() if s.key not in self.disabled and s.key not in ("cancelled", "rejected")),
+            (
+                s
+                for s in self.steps.values()
+                if s.key not in self.disabled and s.key not in ("cancelled", "rejected") and not s.detour
+            ),
             key=lambda s: s.position,
         )
 

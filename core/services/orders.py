@@ -269,6 +269,21 @@ def update_order(session: Session, actor: User, order: Order, data: Any) -> Orde
             f"order {order.number} is {order.status}; only drafts are edited in place, "
             "later changes go through a change request",
         )
+    revise_order(session, actor, order, values)
+    return order
+
+
+def revise_order(
+    session: Session, actor: User, order: Order, values: dict[str, Any], *, action: str = "update", reason: str = ""
+) -> dict[str, Any]:
+    """Apply loaded order ``values`` (as :class:`OrderPatchSchema` gives them) and audit them.
+
+    Header, ship-to and lines change together, totals are recomputed, the version moves
+    and one audit entry records every difference; returns those differences. It checks
+    neither the caller's permission, the version nor the order's status: callers do
+    (``update_order`` for drafts; review's approved change requests for later orders,
+    with ``action="revise"``).
+    """
     changes = audit.diff(order, {k: values[k] for k in (*_HEADER_FIELDS, "external_reference") if k in values})
     changes |= audit.diff(
         order, {column: values["ship_to"][key] for key, column in _SHIP_TO.items() if key in values.get("ship_to", {})}
@@ -293,8 +308,8 @@ def update_order(session: Session, actor: User, order: Order, data: Any) -> Orde
     # a client holding the old version must be refused, never silently overwritten.
     order.updated_at = dt.datetime.now(dt.UTC)
     _flush_order(session, order)
-    audit.record(session, actor, "order", order.id, "update", changes)
-    return order
+    audit.record(session, actor, "order", order.id, action, changes, reason=reason)
+    return changes
 
 
 def _line_record(lines: list[OrderLine]) -> list[dict[str, str]]:

@@ -1,0 +1,1 @@
+"""Review's bridges: code registered only when another plugin is enabled too."""

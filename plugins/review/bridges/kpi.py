@@ -1,0 +1,1 @@
+"""Review's indicators for the kpi plugin (helper "api"); loaded only when kpi is enabled."""
