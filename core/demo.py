@@ -4,7 +4,10 @@ products, one user per default role, and orders in every state.
 Everything is created through the same services users go through, so the demo's
 orders have real numbers, history and audit entries. The plugins of
 :data:`DEMO_PLUGINS` are enabled first; each enabled plugin adds its own part of the
-demo through the hook ``ordo_demo_data`` at the end, in the same transaction.
+demo through the hook ``ordo_demo_data`` at the end, in the same transaction. An order
+taken along its path passes the enabled plugins' steps on the way
+(:func:`pass_plugin_steps`): by each step's forward action, or by the plugin itself
+through the hook ``ordo_demo_pass_step`` (review's departments give their verdicts).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ DEMO_PASSWORD = "ordo-demo-1"
 ADMIN_EMAIL = "admin@demo.ordo"
 PORTAL_EMAIL = "customer@demo.ordo"
 #: The plugins the demo company works with (when installed); the others stay off.
-DEMO_PLUGINS = ("intake",)
+DEMO_PLUGINS = ("intake", "review")
 
 BRANCHES = (("HQ", "重庆总部 Chongqing head office", True), ("CD", "成都分公司 Chengdu branch", False))
 DEPARTMENTS = (
@@ -353,25 +356,36 @@ def _populate(session: Session, registry: Registry) -> None:
         order = create_order(session, users[seller], data)
         for action in path:
             actor = users[seller] if action == "submit" else manager
-            _pass_plugin_steps(session, registry, manager, order, action)
+            pass_plugin_steps(session, registry, manager, order, action, users)
             take_action(session, registry, actor, order, action, reason if action in ("cancel", "reject") else "")
     session.flush()
     registry.hook.ordo_demo_data(session=session, users=users, customers=customers)
     session.flush()
+    _LOGINS[:] = [(user.email, ", ".join(r.code for r in user.roles)) for user in users.values()]
 
 
-def _pass_plugin_steps(session: Session, registry: Registry, actor: User, order: Order, action: str) -> None:
-    """Move ``order`` on through enabled plugins' steps until core's ``action`` is available.
+def pass_plugin_steps(
+    session: Session, registry: Registry, actor: User, order: Order, action: str, users: dict[str, User]
+) -> None:
+    """Move ``order`` on through enabled plugins' steps until ``action`` is available.
 
-    The demo's paths name core's actions (``confirm``…); a plugin step in between (the
-    intake manual check) is passed by its own forward action (``accept``), as a clerk
-    would, so the orders end where the paths say.
+    The demo's paths name core's actions (``confirm``…). At a plugin's step in between,
+    the plugin is asked first (hook ``ordo_demo_pass_step`` with the demo's ``users``:
+    review's departments give their verdicts, the approver its approval); if no plugin
+    moves it, the step's forward action is taken as ``actor`` (the intake manual check's
+    ``accept``), as a clerk would, so the orders end where the paths say. A plugin's
+    demo (``ordo_demo_data``) uses it the same way before taking core's actions.
     """
     workflow = Workflow(registry, session)
-    for _ in range(len(registry.steps)):
-        actions = workflow.actions_of(order, actor)
-        if any(a.name == action for a in actions) or registry.steps[order.step].owner == "core":
+    # Each step may be passed more than once (a two-tier review asks twice).
+    for _ in range(3 * len(registry.steps)):
+        if registry.steps[order.step].owner == "core":
             return
+        actions = workflow.actions_of(order, actor)
+        if any(a.name == action for a in actions):
+            return
+        if any(registry.hook.ordo_demo_pass_step(session=session, order=order, users=users)):
+            continue
         forward = next((a for a in actions if a.target == NEXT), None)
         if forward is None:
             return
@@ -408,6 +422,16 @@ def demo_logo() -> bytes:
     return out.getvalue()
 
 
+#: (e-mail, roles) of every user of the demo loaded last in this process, plugins' included.
+_LOGINS: list[tuple[str, str]] = []
+
+
 def demo_logins() -> list[tuple[str, str]]:
-    """(e-mail, role) of every demo login; all share :data:`DEMO_PASSWORD`."""
-    return [(ADMIN_EMAIL, "admin")] + [(u[0], u[2]) for u in USERS] + [(PORTAL_EMAIL, "customer")]
+    """(e-mail, role) of every demo login; all share :data:`DEMO_PASSWORD`.
+
+    Core's own logins, then those the enabled plugins added (their reviewers…) when the
+    demo was loaded by this process.
+    """
+    logins = [(ADMIN_EMAIL, "admin")] + [(u[0], u[2]) for u in USERS] + [(PORTAL_EMAIL, "customer")]
+    known = {email for email, _ in logins}
+    return logins + [(email, roles) for email, roles in _LOGINS if email not in known]

@@ -255,6 +255,19 @@ def ordo_demo_data(session: Session, users: dict[str, User], customers: dict[str
     """
 
 
+@hookspec
+def ordo_demo_pass_step(session: Session, order: Order, users: dict[str, User]) -> bool:
+    """Move ``order`` on from the plugin's step it waits at, as the demo's people would.
+
+    Called by ``ordo demo`` while it takes an order along its path (submit, confirm…)
+    and the order waits at a step of an enabled plugin, before the step's forward
+    (``next``) action is tried. A plugin whose step has no forward action a demo user
+    could take (it moves when departments answer, or needs a named approver) does the
+    work here through its services, with users of ``users`` (it may add its own demo
+    users to it), and returns True; for any other step it returns False. Never commit.
+    """
+
+
 def hook_names() -> list[str]:
     """The names of every hook in this contract, in declaration order."""
     return [name for name, obj in globals().items() if name.startswith("ordo_") and callable(obj)]

@@ -233,7 +233,7 @@ def test_the_guide_describes_every_endpoint(spec: dict[str, Any]):
     guide = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
     described = {
         (method.lower(), re.sub(r"{[^}]+}", "{}", path))
-        for method, path in re.findall(r"`(GET|POST|PATCH|DELETE) (/api/v1/[^`\s?]*)`", guide)
+        for method, path in re.findall(r"`(GET|POST|PUT|PATCH|DELETE) (/api/v1/[^`\s?]*)`", guide)
     }
     for method, path, _ in operations(spec):
         assert (method, re.sub(r"{[^}]+}", "{}", path)) in described, f"docs/api.md lacks {method.upper()} {path}"

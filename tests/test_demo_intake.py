@@ -30,9 +30,18 @@ from plugins.intake.models import (
     IntakeProductRule,
     IntakePurchaseLimit,
 )
+from plugins.review.flow import STEPS as REVIEW_STEPS
 
 #: Every step a demo order may rest in once the demo is loaded.
-RESTING_STEPS = {"draft", "intake.manual_check", "submitted", "confirmed", "completed", "cancelled", "rejected"}
+RESTING_STEPS = {
+    "draft",
+    "intake.manual_check",
+    "submitted",
+    "confirmed",
+    "completed",
+    "cancelled",
+    "rejected",
+} | {step.key for step in REVIEW_STEPS}
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +90,8 @@ def record(s: Session, order: Order) -> IntakeOrder:
     return found
 
 
-def test_the_demo_enables_intake_alone(engine):
-    assert enabled_plugins(engine) == ["intake"]
+def test_the_demo_enables_intake_and_review(engine):
+    assert enabled_plugins(engine) == ["intake", "review"]
 
 
 def test_every_demo_order_rests_in_a_real_step(s):

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import company_now
 from core.config import Instance
+from core.demo import pass_plugin_steps
 from core.models import Customer, Order, Product, Role, User
 from core.services import audit
 from core.services.orders import create_order, load_order_input, take_action
@@ -315,7 +316,9 @@ def add_orders(
     take_action(session, registry, seller, orders["offline"], "submit")
     correct_entry_error(session, clerk, orders["offline"], "ship_to_phone", right_phone)
     take_action(session, registry, clerk, orders["offline"], "accept")
-    take_action(session, registry, users.get(MANAGER_EMAIL, users[ADMIN_EMAIL]), orders["offline"], "confirm")
+    manager = users.get(MANAGER_EMAIL, users[ADMIN_EMAIL])
+    pass_plugin_steps(session, registry, manager, orders["offline"], "confirm", users)
+    take_action(session, registry, manager, orders["offline"], "confirm")
     session.flush()
     return orders
 

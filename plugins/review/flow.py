@@ -210,6 +210,7 @@ STEPS = (
         automatic=(
             ("reviewed", N_("Every department answered")),
             ("not_acceptable", N_("Not acceptable: to the president")),
+            ("revise", N_("Changed by an approved change request")),
         ),
         help=N_(
             "The departments the review template names give their verdicts in parallel; the order moves on "

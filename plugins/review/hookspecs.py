@@ -42,7 +42,7 @@ def ordo_review_goods_issued(order: Order, session: Session) -> dict[int, Decima
 
 
 @hookspec(firstresult=True)
-def ordo_review_is_regular(order: Order, session: Session) -> bool | None:  # type: ignore[empty-body]
+def ordo_review_is_regular(order: Order, session: Session) -> bool | None:
     """Return whether ``order`` is a regular order (常规订单), or None if you cannot tell.
 
     The first answer wins; intake answers with its classification (IN-7). Without one,
