@@ -18,27 +18,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from core.contrib import MenuItem
 from core.labels import N_
 from core.models import Order, User
-from core.schemas import ActionInSchema
 from core.services import ServiceError
-from core.services.orders import get_order, take_action, visible_orders
+from core.services.orders import get_order, visible_orders
 from core.views.common import current_actor, permission_required, screen_blueprint
-from core.views.labels import action_label, step_label
+from core.views.labels import step_label
 from core.views.messages import localize
-from core.views.orders import describe_refusal
 from core.web import db, ordo
 from core.workflow import ActionOption, Workflow, WorkflowError
 from plugins.review import approval, credit, flow, sheets
+from plugins.review.actions import reason_from_form, take_posted_action
 from plugins.review.errors import ReviewError
 from plugins.review.models import ReviewCreditHold, ReviewSheet
 from plugins.review.panel import role_label, view_helpers
@@ -150,56 +147,13 @@ def _order(order_id: int, *, for_update: bool = False) -> Order:
         raise NotFound() from exc
 
 
-def _reason() -> str | None:
-    try:
-        return str(ActionInSchema().load({"reason": request.form.get("reason", "")})["reason"])
-    except ValidationError:
-        flash(_("The reason is too long (at most 1000 characters)."), "danger")
-        return None
-
-
 @bp.post("/<int:order_id>/act")
 @permission_required(flow.READ)
 def act(order_id: int) -> Response:
     """Take an action of the order's step (approve, reject, abandon, re-quote …), back to the inbox."""
-    session, actor = db(), current_actor()
     order = _order(order_id, for_update=True)
-    back = redirect(url_for(".inbox"))
-    name = request.form.get("action", "")
-    version = request.form.get("version", "")
-    reason = _reason()
-    if reason is None:
-        return back
-    try:
-        transition = take_action(
-            session, ordo().registry, actor, order, name, reason, int(version) if version.isdigit() else None
-        )
-        session.commit()
-    except ReviewError as exc:
-        session.rollback()
-        flash(exc.localized(), "danger")
-        return back
-    except ServiceError as exc:
-        session.rollback()
-        flash(" ".join(describe_refusal(exc, order, name)), "danger")
-        return back
-    except StaleDataError:
-        session.rollback()
-        flash(
-            _("Someone changed this order meanwhile, so nothing was done. Check its current state and try again."),
-            "danger",
-        )
-        return back
-    flash(
-        _(
-            "Order %(number)s: “%(action)s” done; it is now at step “%(step)s”.",
-            number=order.number,
-            action=action_label(transition.action),
-            step=step_label(transition.to_step),
-        ),
-        "success",
-    )
-    return back
+    take_posted_action(order)
+    return redirect(url_for(".inbox"))
 
 
 @bp.post("/<int:order_id>/grant")
@@ -209,7 +163,7 @@ def grant(order_id: int) -> Response:
     session, actor = db(), current_actor()
     order = _order(order_id, for_update=True)
     back = redirect(url_for(".inbox"))
-    reason = _reason()
+    reason = reason_from_form()
     if reason is None:
         return back
     try:

@@ -26,10 +26,8 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import Forbidden, NotFound
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
@@ -37,16 +35,15 @@ from werkzeug.wrappers import Response
 from core.contrib import MenuItem
 from core.documents import printable_documents
 from core.models import Order, User
-from core.schemas import ActionInSchema
 from core.services import ServiceError
-from core.services.orders import get_order, take_action
+from core.services.orders import get_order
 from core.views.common import FieldErrors, current_actor, field_errors, permission_required, screen_blueprint
-from core.views.labels import action_label, step_label
+from core.views.labels import step_label
 from core.views.messages import localize
-from core.views.orders import describe_refusal
 from core.web import db, ordo
 from core.workflow import ActionOption, Workflow, WorkflowError
 from plugins.review import approval, credit, flow, sheets
+from plugins.review.actions import take_posted_action
 from plugins.review.errors import ReviewError
 from plugins.review.figures import FIGURES, RISK_LEVELS, Figure
 from plugins.review.models import VERDICTS, ReviewDepartment, ReviewNegotiation, ReviewSheet, ReviewTask
@@ -379,43 +376,6 @@ def negotiate(order_id: int) -> Any:
 @permission_required(flow.READ)
 def act(order_id: int) -> Response:
     """Take a workflow action of the order's review step (with its reason), back to the sheet."""
-    session, actor = db(), current_actor()
     order = _order(order_id, for_update=True)
-    name = request.form.get("action", "")
-    version = request.form.get("version", "")
-    back = redirect(url_for(".sheet", order_id=order_id))
-    try:
-        reason = ActionInSchema().load({"reason": request.form.get("reason", "")})["reason"]
-    except ValidationError:
-        flash(_("The reason is too long (at most 1000 characters)."), "danger")
-        return back
-    try:
-        transition = take_action(
-            session, ordo().registry, actor, order, name, reason, int(version) if version.isdigit() else None
-        )
-        session.commit()
-    except ReviewError as exc:
-        session.rollback()
-        flash(exc.localized(), "danger")
-        return back
-    except ServiceError as exc:
-        session.rollback()
-        flash(" ".join(describe_refusal(exc, order, name)), "danger")
-        return back
-    except StaleDataError:
-        session.rollback()
-        flash(
-            _("Someone changed this order meanwhile, so nothing was done. Check its current state and try again."),
-            "danger",
-        )
-        return back
-    flash(
-        _(
-            "Order %(number)s: “%(action)s” done; it is now at step “%(step)s”.",
-            number=order.number,
-            action=action_label(transition.action),
-            step=step_label(transition.to_step),
-        ),
-        "success",
-    )
-    return back
+    take_posted_action(order)
+    return redirect(url_for(".sheet", order_id=order_id))
