@@ -57,7 +57,7 @@ screens.register_blueprint(bp)
 #: sheet page is reached from the task list, the approvals inbox and the order page.
 MENU: list[MenuItem] = []
 
-#: The endpoint of the quotation page (helper "quotation"); linked only when it exists.
+#: The endpoint of the quotation page; linked only when it exists.
 QUOTATION_ENDPOINT = "review.review_quotation.quotation"
 
 
