@@ -141,6 +141,20 @@ class MenuItem:
 
 
 @dataclass(frozen=True)
+class Badge:
+    """A short mark shown beside an order's number in order lists (e.g. "Remote").
+
+    ``style`` is a Bootstrap colour (``secondary``, ``info``, ``warning`` …); ``title``
+    the tooltip. Both ``label`` and ``title`` are shown as given, so translate them.
+    """
+
+    label: str
+    style: str = "secondary"
+    title: str = ""
+    plugin: str = "core"
+
+
+@dataclass(frozen=True)
 class Panel:
     """A block of the order page contributed by a plugin.
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from core.contrib import (
         Action,
+        Badge,
         Channel,
         DocumentType,
         Finding,
@@ -200,6 +201,15 @@ def ordo_order_panels(order: Order, user: User, session: Session) -> list[Panel]
 
 
 # --- the order's life --------------------------------------------------------------
+
+
+@hookspec
+def ordo_order_badges(orders: list[Order], session: Session) -> dict[int, list[Badge]]:
+    """Return marks to show beside order numbers in order lists, by order id.
+
+    Called once per page of an order list with the page's orders (already in the
+    viewer's scope), so answer with one query for all of them, not one per order.
+    """
 
 
 @hookspec

@@ -35,3 +35,23 @@ class Conflict(ServiceError):
 
     def __init__(self, code: str, message: str, details: Any = None):
         super().__init__(code, message, details, status=409)
+
+
+class LocalizedError(ServiceError):
+    """A refused operation whose message is a catalogue ``msgid`` (marked with ``N_``) with values.
+
+    The API answers with the English ``message``; screens show :meth:`localized`, the
+    same sentence in the reader's language with the values kept. Plugins subclass it
+    (``ReviewError``, ``LogisticsError``) so their screens can tell their refusals apart.
+    """
+
+    def __init__(self, code: str, msgid: str, status: int = 422, details: Any = None, **params: Any):
+        super().__init__(code, msgid % params if params else msgid, details, status=status)
+        self.msgid = msgid
+        self.params = params
+
+    def localized(self) -> str:
+        """The message in the current request's language (needs a Flask request context)."""
+        from flask_babel import gettext
+
+        return gettext(self.msgid, **self.params)

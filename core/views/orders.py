@@ -25,7 +25,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 
-from core.contrib import STATUSES, Finding, Panel
+from core.contrib import STATUSES, Badge, Finding, Panel
 from core.models import Customer, Order, User
 from core.schemas import ActionInSchema
 from core.security.fields import hides_person
@@ -195,6 +195,7 @@ def list_orders() -> str:
     return render_template(
         "orders/list.html",
         page=page,
+        badges=order_badges(session, list(page.rows)),
         filters=filters,
         customers=customer_choices,
         steps=_step_options(),
@@ -309,6 +310,20 @@ def _options(session: Session, order: Order, actor: User) -> tuple[list[ActionOp
         if exc.code == "unknown_step":
             return [], _("This order waits in step “%(step)s”, whose plugin is not enabled.", step=order.step)
         return [], localize(exc.message)
+
+
+def order_badges(session: Session, orders: list[Order]) -> dict[int, list[Badge]]:
+    """Plugins' marks for a page of orders (``ordo_order_badges``), by order id.
+
+    Public so that other order lists (a plugin's queue) show the same marks.
+    """
+    badges: dict[int, list[Badge]] = {}
+    if not orders:
+        return badges
+    for plugin, answer in ordo().registry.results_by_plugin("ordo_order_badges", orders=orders, session=session):
+        for order_id, marks in (answer or {}).items():
+            badges.setdefault(order_id, []).extend(replace(m, plugin=plugin) for m in marks)
+    return badges
 
 
 def _panels(session: Session, order: Order, actor: User) -> list[Panel]:

@@ -6,8 +6,9 @@ owns what makes the portal a place of its own:
 - the blueprint ``intake_portal`` at ``/portal`` (screens in :mod:`plugins.intake.portal_views`
   and :mod:`plugins.intake.portal_orders`);
 - the gate: a logged-in portal user asking for any staff screen is sent to the portal
-  (only the endpoints in :data:`ALLOWED_ENDPOINTS`, the portal's own and the API stay
-  open to it), and staff asking for the portal get 403;
+  (only the endpoints in :data:`ALLOWED_ENDPOINTS`, the portal's own, other plugins'
+  portal blueprints (named ``*_portal``) and the API stay open to it), and staff asking
+  for the portal get 403;
 - the portal navigation, also shown instead of the staff menu on the core pages a portal
   user may open (notifications, error pages);
 - ordering accounts (CORE-3 "one ordering account per customer"): only the first
@@ -84,6 +85,8 @@ def portal_may_open(endpoint: str | None, path: str) -> bool:
     if endpoint is None:  # no route: the 404 page
         return True
     if endpoint.startswith(f"{bp.name}.") or endpoint in ALLOWED_ENDPOINTS or endpoint.endswith(".static"):
+        return True
+    if endpoint.split(".", 1)[0].endswith("_portal"):  # another plugin's portal screens
         return True
     return path.startswith(OPEN_PREFIXES)
 

@@ -8,6 +8,7 @@ supplier's staff are shown as "Staff" (:func:`core.security.fields.hides_person`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from core.attachments.service import list_attachments
+from core.contrib import Panel
 from core.documents.archive import visible_issued_documents
 from core.models import Order, User
 from core.models.files import OrderAttachment
@@ -92,6 +94,18 @@ def customer_attachments(session: Session, viewer: User, order: Order) -> list[O
     return list_attachments(session, viewer, order.id)
 
 
+def portal_panels(session: Session, order: Order, viewer: User) -> list[Panel]:
+    """Other plugins' blocks for the customer's order page (``ordo_intake_portal_panels``)."""
+    panels = [
+        replace(p, plugin=plugin)
+        for plugin, group in ordo().registry.results_by_plugin(
+            "ordo_intake_portal_panels", order=order, user=viewer, session=session
+        )
+        for p in group
+    ]
+    return sorted(panels, key=lambda p: (p.order, p.plugin, p.title))
+
+
 def document_label(name: str) -> str:
     """A document type's label in the reader's language (its name when no plugin registers it)."""
     doc = ordo().registry.documents.get(name)
@@ -138,6 +152,7 @@ def order_detail(order_id: int) -> str:
         document_label=document_label,
         attachments=customer_attachments(session, actor, order),
         ordering=may_order(session, actor),
+        panels=portal_panels(session, order, actor),
     )
 
 

@@ -1,0 +1,1 @@
+"""The customer's delivery screens (to be built in this issue)."""

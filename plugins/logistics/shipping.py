@@ -1,0 +1,15 @@
+"""(to be built in this issue)."""
+
+from sqlalchemy.orm import Session
+
+from core.models import Order
+
+
+def cancel_blockers(session: Session, order: Order) -> list[str]:
+    """Why the order may not be cancelled now (goods on their way). To be built."""
+    return []
+
+
+def close_backorder_blockers(session: Session, order: Order) -> list[str]:
+    """Why the backorder may not be closed now. To be built."""
+    return []
