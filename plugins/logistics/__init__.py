@@ -147,7 +147,7 @@ def ordo_register_jobs() -> list[Job]:
 @hookimpl
 def ordo_register_blueprints(app: Flask) -> list[Blueprint]:
     _modules(_SCREENS)  # each adds its routes to views.bp
-    from plugins.logistics import portal_views  # noqa: F401  (adds its routes to portal.bp)
+    from plugins.logistics import portal_return_views, portal_views  # noqa: F401  (routes on portal.bp)
     from plugins.logistics.api import blp as api
     from plugins.logistics.portal import bp as portal
     from plugins.logistics.views import bp as screens

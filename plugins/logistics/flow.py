@@ -40,6 +40,8 @@ SHIPPING = "logistics.shipping"
 RECEIPT = "logistics.receipt"
 #: Staff record the receipt from signed delivery notes, for customers who do not use the portal.
 RECORD_RECEIPT = "record_receipt"
+#: Sales ships no more: the remaining reservations are released and the order moves on.
+CLOSE_BACKORDER = "close_backorder"
 
 # Permissions.
 STOCK_READ = "logistics.stock.read"
@@ -232,7 +234,7 @@ STEPS = (
         320,
         (
             Action(
-                "close_backorder",
+                CLOSE_BACKORDER,
                 N_("Close backorder"),
                 permission=BACKORDER_CLOSE,
                 needs_reason=True,
@@ -267,7 +269,7 @@ STEPS = (
 
 def on_transitioned(session: Session, order: Order, transition: Transition, user: User | None) -> None:
     """Reserve on confirmation, release on cancellation, and move on automatically where due."""
-    from plugins.logistics import delivery, outbound, progress, stock
+    from plugins.logistics import delivery, outbound, progress, shipping, stock
 
     entering_confirmed = transition.to_status == "confirmed" and transition.from_status != "confirmed"
     if entering_confirmed:
@@ -279,6 +281,8 @@ def on_transitioned(session: Session, order: Order, transition: Transition, user
         outbound.mark_ready(session, order, user, checked=True)
     elif transition.action == RECORD_RECEIPT:
         delivery.record_receipt(session, order, user)
+    elif transition.action == CLOSE_BACKORDER:
+        shipping.close_backorder(session, order, user)
     elif transition.to_step in ("cancelled", "rejected"):
         stock.release_order(session, order, user)
     elif transition.from_status == "confirmed" and transition.to_status in ("draft", "submitted"):
@@ -298,6 +302,6 @@ def guard(session: Session, order: Order, action: str, transition: Transition, u
         return outbound.release_blockers(session, order)
     if action == RECORD_RECEIPT:
         return delivery.receipt_blockers(session, order)
-    if action == "close_backorder":
+    if action == CLOSE_BACKORDER:
         return shipping.close_backorder_blockers(session, order)
     return []
