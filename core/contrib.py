@@ -138,6 +138,9 @@ class MenuItem:
     order: int = 100
     icon: str = ""
     plugin: str = "core"
+    #: Items sharing a group label show as one drop-down menu of that name (where its
+    #: first item would be), so a plugin with many screens takes one place in the bar.
+    group: str = ""
 
 
 @dataclass(frozen=True)

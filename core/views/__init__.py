@@ -20,7 +20,7 @@ from core.clock import TIMEZONE_NAME
 from core.security.fields import can_see
 from core.views import labels
 from core.views.common import plain_number
-from core.views.menu import menu_for
+from core.views.menu import menu_entries, menu_for
 from core.views.messages import localize
 
 #: Staff read times in the company's zone; ``BABEL_DEFAULT_TIMEZONE`` overrides it.
@@ -82,6 +82,7 @@ def init_views(app: Flask) -> None:
         localize=localize,
         translate=labels.translate,
         can_see=can_see,
+        menu_entries=menu_entries,
     )
     app.jinja_env.filters.update(
         money=money,

@@ -138,13 +138,28 @@ def may_order(session: Session, user: User) -> bool:
 # --- navigation ------------------------------------------------------------------------------
 
 
-def portal_menu(cart_count: int) -> list[MenuItem]:
-    """The portal's navigation as menu items (what core's layout shows a portal user)."""
+def other_portal_items(user: Any) -> list[MenuItem]:
+    """Other plugins' portal screens in the user's menu (endpoints of ``*_portal`` blueprints)."""
+    from core.views.menu import menu_for
+
+    return [
+        item
+        for item in menu_for(user)
+        if item.endpoint.split(".", 1)[0].endswith("_portal") and not item.endpoint.startswith(f"{bp.name}.")
+    ]
+
+
+def portal_menu(cart_count: int, user: Any = None) -> list[MenuItem]:
+    """The portal's navigation as menu items (what core's layout shows a portal user).
+
+    Intake's own screens first, then other plugins' portal screens (logistics' deliveries).
+    """
     cart = _("Cart") + (f" ({cart_count})" if cart_count else "")
     return [
         MenuItem(_("Catalogue"), f"{bp.name}.catalogue", order=1, icon="grid", plugin="intake"),
         MenuItem(cart, f"{bp.name}.cart", order=2, icon="cart3", plugin="intake"),
         MenuItem(_("My orders"), f"{bp.name}.orders", order=3, icon="receipt", plugin="intake"),
+        *(other_portal_items(user) if user is not None else ()),
     ]
 
 
@@ -158,10 +173,11 @@ def _portal_layout() -> dict[str, Any]:
     from plugins.intake.portal_checkout import view_only_message
 
     if not is_portal_user(current_user):
-        return {"portal_cart_count": 0, "portal_ordering": True, "portal_customer": None}
+        return {"portal_cart_count": 0, "portal_ordering": True, "portal_customer": None, "portal_more_menu": []}
     session = db()
     user = current_user._get_current_object()
     return {
+        "portal_more_menu": other_portal_items(user),
         "portal_cart_count": cart_count(),
         "portal_ordering": may_order(session, user) if session.is_active else True,
         "portal_view_only_message": view_only_message(),
@@ -177,7 +193,7 @@ def _portal_menu_on_core_pages() -> dict[str, Any]:
         return {}
     from plugins.intake.portal_cart import cart_count
 
-    return {"menu": portal_menu(cart_count())}
+    return {"menu": portal_menu(cart_count(), current_user._get_current_object())}
 
 
 # The screens register themselves on ``bp``.

@@ -19,6 +19,7 @@ Steps and definitions: ``flow``. See docs/logistics.md.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ from core.contrib import (
     Setting,
     Step,
 )
+from core.labels import N_
 
 if TYPE_CHECKING:
     import pluggy
@@ -149,15 +151,28 @@ def ordo_register_blueprints(app: Flask) -> list[Blueprint]:
     _modules(_SCREENS)  # each adds its routes to views.bp
     from plugins.logistics import portal_return_views, portal_views  # noqa: F401  (routes on portal.bp)
     from plugins.logistics.api import blp as api
+    from plugins.logistics.api import webhooks
     from plugins.logistics.portal import bp as portal
     from plugins.logistics.views import bp as screens
 
-    return [screens, portal, api]
+    return [screens, portal, api, webhooks]
+
+
+#: Logistics' screens share one drop-down menu in the navigation bar.
+MENU_GROUP = N_("Logistics")
 
 
 @hookimpl
 def ordo_menu_items(user: User) -> list[MenuItem]:
-    return [item for module in _modules(_SCREENS) for item in getattr(module, "MENU", ())]
+    if user is not None and getattr(user, "customer_id", None) is not None:
+        from plugins.logistics.portal import MENU as PORTAL_MENU
+
+        return list(PORTAL_MENU)  # a customer's portal user: its deliveries and returns
+    return [
+        replace(item, group=item.group or MENU_GROUP)
+        for module in _modules(_SCREENS)
+        for item in getattr(module, "MENU", ())
+    ]
 
 
 @hookimpl

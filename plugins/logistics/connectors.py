@@ -53,3 +53,18 @@ class CarrierConnector:
     book: Callable[[Session, LogisticsShipment], str] | None = None
     label_pdf: Callable[[Session, LogisticsShipment], bytes] | None = None
     pull_tracking: Callable[[Session, LogisticsShipment], list[TrackingUpdate]] | None = None
+
+
+def all_connectors(session: Session) -> list[CarrierConnector]:
+    """Every connector the enabled plugins offer (hook ``ordo_logistics_carrier_connectors``)."""
+    from core.settings import session_registry
+
+    answers = session_registry(session).hook.ordo_logistics_carrier_connectors()
+    return [connector for answer in answers for connector in (answer or [])]
+
+
+def find_connector(session: Session, key: str) -> CarrierConnector | None:
+    """The connector whose ``key`` is ``key`` (a carrier's ``connector`` field), or None."""
+    if not key:
+        return None
+    return next((c for c in all_connectors(session) if c.key == key), None)

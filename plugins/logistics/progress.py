@@ -16,7 +16,7 @@ from core.models import Order, User
 from core.settings import get_setting, session_registry
 from core.workflow import Workflow
 from plugins.logistics.flow import ACCEPTANCE_REQUIRED, RECEIPT, SHIPPING
-from plugins.logistics.models import LogisticsAcceptance, LogisticsOrder, LogisticsShipment
+from plugins.logistics.models import LogisticsAcceptance, LogisticsOrder
 from plugins.logistics.stock import q3, shipped_quantities
 
 SHIPPED_ACTION = "shipped"
@@ -34,14 +34,9 @@ def fully_shipped(session: Session, order: Order) -> bool:
 
 def fully_received(session: Session, order: Order) -> bool:
     """Whether every shipped shipment is received (and accepted, when the settings require it)."""
-    shipments = list(
-        session.scalars(
-            select(LogisticsShipment).where(
-                LogisticsShipment.order_id == order.id, LogisticsShipment.status.in_(("shipped", "delivered"))
-            )
-        )
-    )
-    if not shipments or any(s.receipt_status != "confirmed" for s in shipments):
+    from plugins.logistics.delivery import all_received
+
+    if not all_received(session, order):
         return False
     if get_setting(session, ACCEPTANCE_REQUIRED):
         last = session.scalar(

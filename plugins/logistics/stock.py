@@ -22,9 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.labels import N_
-from core.models import Order, OrderLine, User
+from core.models import Order, OrderLine, Product, User
 from plugins.logistics.errors import LogisticsError
 from plugins.logistics.models import (
+    MOVE_KINDS,
     LogisticsLocation,
     LogisticsMove,
     LogisticsOrder,
@@ -98,6 +99,8 @@ def post_move(
     (409) and nothing changes. Shipments use :func:`issue_reserved` instead.
     """
     quantity = q3(quantity)
+    if kind not in MOVE_KINDS:
+        raise LogisticsError("unknown_move_kind", N_("There is no kind of stock move “%(kind)s”."), kind=kind)
     if quantity == ZERO:
         raise LogisticsError("zero_quantity", N_("A stock move needs a quantity other than zero."))
     row = stock_row(session, product_id, location_id)
@@ -267,14 +270,15 @@ def prepare_order(session: Session, order: Order) -> LogisticsOrder:
 
     facts = session.get(LogisticsOrder, order.id)
     if facts is None:
-        warehouse = default_warehouse(session)
         facts = LogisticsOrder(
             order_id=order.id,
-            warehouse_id=warehouse.id if warehouse else None,
             allow_partial=bool(get_setting(session, PARTIAL_DEFAULT)),
             promised_date=order.requested_date,
         )
         session.add(facts)
+    if facts.warehouse_id is None:  # new, or confirmed before any warehouse existed
+        warehouse = default_warehouse(session)
+        facts.warehouse_id = warehouse.id if warehouse else None
     facts.remote = is_remote(session, order)
     session.flush()
     return facts
@@ -376,7 +380,9 @@ def reserve_order(session: Session, order: Order, actor: User | None = None) -> 
     picking order; more reserved than needed (a revision lowered a quantity) is
     released, last locations first. An order whose backorder was closed reserves nothing.
     """
-    facts = session.get(LogisticsOrder, order.id) or prepare_order(session, order)
+    facts = session.get(LogisticsOrder, order.id)
+    if facts is None or facts.warehouse_id is None:  # never prepared, or no warehouse back then
+        facts = prepare_order(session, order)
     if facts.backorder_closed_at is not None:
         return {}
     shipped = shipped_quantities(session, order.id)
@@ -429,7 +435,7 @@ def reserve_backorders(
         .order_by(LogisticsOrder.promised_date.is_(None), LogisticsOrder.promised_date, Order.id)
     )
     served = []
-    for order in session.scalars(stmt):
+    for order in list(session.scalars(stmt)):  # materialised: reserving writes while we walk
         short = backorder_quantities(session, order)
         if not short:
             continue
@@ -456,3 +462,216 @@ def stock_by_product(session: Session, product_ids: Iterable[int]) -> dict[int, 
     for product_id, on_hand, reserved in rows:
         totals[product_id] = {"on_hand": q3(on_hand), "reserved": q3(reserved), "free": q3(on_hand - reserved)}
     return dict(totals)
+
+
+# --- receipts, adjustments and transfers by staff ------------------------------------------
+
+#: Longest reference and note a staff move keeps (the columns' sizes).
+_REFERENCE_MAX = 100
+_NOTE_MAX = 500
+
+
+def _staff_location(session: Session, location_id: int | None) -> LogisticsLocation:
+    """An active location of an active warehouse, or a 422 naming the field."""
+    location = session.get(LogisticsLocation, location_id) if location_id else None
+    if location is None:
+        raise LogisticsError("unknown_location", N_("Choose a location."), details={"location_id": ["unknown"]})
+    if not location.active or not location.warehouse.active:
+        raise LogisticsError(
+            "inactive_location",
+            N_("Location %(location)s is not in use; choose another one."),
+            details={"location_id": ["inactive"]},
+            location=location.code,
+        )
+    return location
+
+
+def _staff_product(session: Session, product_id: int | None) -> Product:
+    product = session.get(Product, product_id) if product_id else None
+    if product is None:
+        raise LogisticsError("unknown_product", N_("Choose a product."), details={"product_id": ["unknown"]})
+    return product
+
+
+def _staff_text(value: str | None, limit: int, field: str) -> str:
+    text = (value or "").strip()
+    if len(text) > limit:
+        raise LogisticsError(
+            "too_long",
+            N_("The text is too long (at most %(limit)s characters)."),
+            details={field: ["too_long"]},
+            limit=limit,
+        )
+    return text
+
+
+def _require(actor: User, permission: str) -> None:
+    if not actor.can(permission):
+        raise LogisticsError("forbidden", N_("You may not change stock."), status=403)
+
+
+def receive_stock(
+    session: Session,
+    actor: User,
+    product_id: int,
+    location_id: int,
+    quantity: Decimal,
+    *,
+    reference: str = "",
+    note: str = "",
+) -> LogisticsMove:
+    """Book goods in (入库): a ``receipt`` move, audited; then waiting orders reserve the new stock.
+
+    Needs ``logistics.stock.manage``. The quantity must be above zero; the location
+    active. Backorders of the product are served earliest promised date first
+    (:func:`reserve_backorders`).
+    """
+    from core.services.audit import record
+    from plugins.logistics.flow import STOCK_MANAGE
+
+    _require(actor, STOCK_MANAGE)
+    product = _staff_product(session, product_id)
+    location = _staff_location(session, location_id)
+    amount = q3(quantity)
+    if amount <= ZERO:
+        raise LogisticsError(
+            "quantity_not_positive", N_("The quantity received must be above zero."), details={"quantity": ["min"]}
+        )
+    reference = _staff_text(reference, _REFERENCE_MAX, "reference")
+    note = _staff_text(note, _NOTE_MAX, "note")
+    move = post_move(
+        session,
+        actor,
+        kind="receipt",
+        product_id=product.id,
+        location_id=location.id,
+        quantity=amount,
+        reference=reference,
+        note=note,
+    )
+    record(
+        session,
+        actor,
+        "logistics_move",
+        move.id,
+        "receipt",
+        {"product": product.sku, "location": location.code, "quantity": str(amount), "reference": reference},
+    )
+    reserve_backorders(session, [product.id], actor)
+    return move
+
+
+def adjust_stock(
+    session: Session, actor: User, product_id: int, location_id: int, quantity: Decimal, *, reason: str
+) -> LogisticsMove:
+    """Correct the stock at a location by ``quantity`` (± ; 库存调整) with a required reason.
+
+    Needs ``logistics.stock.manage``. Taking away more than the free (unreserved) units
+    is refused (409) and nothing changes; an increase serves waiting orders.
+    """
+    from core.services.audit import record
+    from plugins.logistics.flow import STOCK_MANAGE
+
+    _require(actor, STOCK_MANAGE)
+    product = _staff_product(session, product_id)
+    location = _staff_location(session, location_id)
+    amount = q3(quantity)
+    if amount == ZERO:
+        raise LogisticsError(
+            "zero_quantity", N_("An adjustment needs a quantity other than zero."), details={"quantity": ["zero"]}
+        )
+    reason = _staff_text(reason, _NOTE_MAX, "reason")
+    if not reason:
+        raise LogisticsError(
+            "reason_required", N_("Give the reason for the adjustment."), details={"reason": ["required"]}
+        )
+    move = post_move(
+        session,
+        actor,
+        kind="adjustment",
+        product_id=product.id,
+        location_id=location.id,
+        quantity=amount,
+        note=reason,
+    )
+    record(
+        session,
+        actor,
+        "logistics_move",
+        move.id,
+        "adjust",
+        {"product": product.sku, "location": location.code, "quantity": str(amount)},
+        reason=reason,
+    )
+    if amount > ZERO:
+        reserve_backorders(session, [product.id], actor)
+    return move
+
+
+def transfer_stock(
+    session: Session,
+    actor: User,
+    product_id: int,
+    from_location_id: int,
+    to_location_id: int,
+    quantity: Decimal,
+    *,
+    note: str = "",
+) -> tuple[LogisticsMove, LogisticsMove]:
+    """Move free units from one location to another (移库): two ``transfer`` moves, out and in.
+
+    Needs ``logistics.stock.manage``; only free units move (409 otherwise). Moving into a
+    sellable location serves waiting orders.
+    """
+    from core.services.audit import record
+    from plugins.logistics.flow import STOCK_MANAGE
+
+    _require(actor, STOCK_MANAGE)
+    product = _staff_product(session, product_id)
+    source = _staff_location(session, from_location_id)
+    target = _staff_location(session, to_location_id)
+    if source.id == target.id:
+        raise LogisticsError(
+            "same_location", N_("Choose two different locations."), details={"to_location_id": ["same"]}
+        )
+    amount = q3(quantity)
+    if amount <= ZERO:
+        raise LogisticsError(
+            "quantity_not_positive", N_("The quantity moved must be above zero."), details={"quantity": ["min"]}
+        )
+    note = _staff_text(note, _NOTE_MAX, "note")
+    out = post_move(
+        session, actor, kind="transfer", product_id=product.id, location_id=source.id, quantity=-amount, note=note
+    )
+    into = post_move(
+        session, actor, kind="transfer", product_id=product.id, location_id=target.id, quantity=amount, note=note
+    )
+    record(
+        session,
+        actor,
+        "logistics_move",
+        into.id,
+        "transfer",
+        {"product": product.sku, "from": source.code, "to": target.code, "quantity": str(amount)},
+    )
+    if not target.blocked:
+        reserve_backorders(session, [product.id], actor)
+    return out, into
+
+
+def on_hand_at(session: Session, product_id: int, location_id: int) -> Decimal:
+    """Units of ``product_id`` on hand at ``location_id`` (zero without a stock row)."""
+    value = session.scalar(
+        select(LogisticsStock.on_hand).where(
+            LogisticsStock.product_id == product_id, LogisticsStock.location_id == location_id
+        )
+    )
+    return q3(value)
+
+
+def ledger_total(session: Session, product_id: int, location_id: int | None = None) -> Decimal:
+    """The sum of the moves of ``product_id`` (at one location or all): equals the stock on hand."""
+    stmt = select(func.coalesce(func.sum(LogisticsMove.quantity), 0)).where(LogisticsMove.product_id == product_id)
+    if location_id is not None:
+        stmt = stmt.where(LogisticsMove.location_id == location_id)
+    return q3(session.scalar(stmt))

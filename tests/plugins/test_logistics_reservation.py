@@ -15,7 +15,14 @@ from core.plugins import Registry
 from core.services.orders import take_action
 from core.testing import make_order, make_user
 from plugins.logistics import stock
-from plugins.logistics.models import LogisticsLocation, LogisticsMove, LogisticsStock, LogisticsWarehouse
+from plugins.logistics.models import (
+    LogisticsLocation,
+    LogisticsMove,
+    LogisticsOrder,
+    LogisticsReservation,
+    LogisticsStock,
+    LogisticsWarehouse,
+)
 
 
 @pytest.fixture
@@ -128,3 +135,49 @@ def test_taking_more_than_free_stock_is_refused_and_changes_nothing(
 
 def test_the_warehouse_role_reads_stock(session: Session, seed: dict[str, Any]) -> None:
     assert make_user(session, "wh@example.com", ["warehouse"]).can("logistics.stock.read")
+
+
+@pytest.mark.req("LG-2")
+def test_a_lowered_quantity_gives_back_the_excess_last_location_first(
+    session: Session, state: Any, admin: User, seed: dict[str, Any], warehouse: LogisticsWarehouse
+) -> None:
+    p100 = seed["products"][0]
+    _receive(session, admin, p100.id, _location(warehouse, "A-01"), "2")
+    _receive(session, admin, p100.id, _location(warehouse, "B-01"), "3")
+    order = make_order(session, admin, lines=[{"product": "P-100", "quantity": "4"}])
+    _confirm(session, state.registry, admin, order)
+    order.lines[0].quantity = Decimal("1")  # as a change request would
+    stock.reserve_order(session, order, admin)
+    session.commit()
+    assert stock.reserved_quantities(session, order.id) == {order.lines[0].id: Decimal("1.000")}
+    held = {
+        r.location_id: r.quantity
+        for r in session.scalars(select(LogisticsReservation).where(LogisticsReservation.order_id == order.id))
+    }
+    assert held == {_location(warehouse, "A-01").id: Decimal("1")}  # B-01 (walked last) released first
+    assert stock.free_quantity(session, p100.id) == Decimal("4.000")
+
+
+@pytest.mark.req("LG-2")
+def test_backorders_are_served_by_promised_date_and_a_closed_backorder_waits_for_nothing(
+    session: Session, state: Any, admin: User, seed: dict[str, Any], warehouse: LogisticsWarehouse
+) -> None:
+    import datetime as dt
+
+    p100 = seed["products"][0]
+    first = make_order(session, admin, lines=[{"product": "P-100", "quantity": "2"}], requested_date="2026-12-20")
+    second = make_order(session, admin, lines=[{"product": "P-100", "quantity": "2"}], requested_date="2026-12-05")
+    closed = make_order(session, admin, lines=[{"product": "P-100", "quantity": "2"}], requested_date="2026-11-01")
+    for order in (first, second, closed):
+        _confirm(session, state.registry, admin, order)
+    facts = session.get(LogisticsOrder, closed.id)
+    assert facts is not None
+    facts.backorder_closed_at = dt.datetime.now(dt.UTC)
+    session.commit()
+    _receive(session, admin, p100.id, _location(warehouse, "A-01"), "3")
+    served = stock.reserve_backorders(session, [p100.id], admin)
+    session.commit()
+    assert served == [second.id, first.id]
+    assert stock.backorder_quantities(session, second) == {}
+    assert stock.backorder_quantities(session, first) == {first.lines[0].id: Decimal("1.000")}
+    assert stock.reserved_quantities(session, closed.id) == {}
