@@ -365,86 +365,68 @@ def carrier_service_delete(service_id: int) -> Response:
     return redirect(url_for("logistics.carrier_edit", carrier_id=carrier_id))
 
 
-@bp.post("/carrier-services/<int:service_id>/transits")
-@permission_required(flow.CARRIERS_MANAGE)
-def carrier_transit_add(service_id: int) -> Any:
-    """Add a transit row (from, to, working days)."""
+def _add_row(service_id: int, form: Any, add: Any, kind: str, done: str) -> Any:
+    """Add a transit or rate row to a service; on refusal show the page with the row's errors."""
     session, actor = db(), current_actor()
     service = _get_service(service_id)
-    typed = _typed(_TRANSIT_FORM)
+    typed = _typed(form)
     try:
-        carriers.add_transit(session, actor, service.id, **typed)
+        add(session, actor, service.id, **typed)
     except LogisticsError as exc:
         session.rollback()
         service = _get_service(service_id)
         errors = _refused(exc)
-        return _service_page(
-            service.carrier, service, _service_values(service), {}, 422, transit=typed, transit_errors=errors
-        )
+        extra = {kind: typed, f"{kind}_errors": errors}
+        return _service_page(service.carrier, service, _service_values(service), {}, 422, **extra)
     session.commit()
-    flash(_("Transit time added."), "success")
-    return redirect(url_for("logistics.carrier_service", service_id=service_id) + "#transits")
+    flash(done, "success")
+    return redirect(url_for("logistics.carrier_service", service_id=service_id) + f"#{kind}s")
+
+
+def _remove_row(remove: Any, row_id: int, anchor: str, done: str) -> Response:
+    """Remove a transit or rate row, then show its service again (or the carrier list)."""
+    session, actor = db(), current_actor()
+    service_id = request.form.get("service_id", type=int)
+    try:
+        remove(session, actor, row_id)
+    except LogisticsError as exc:
+        session.rollback()
+        abort_for(exc)
+        flash(exc.localized(), "danger")
+    else:
+        session.commit()
+        flash(done, "success")
+    if service_id is None:
+        return redirect(url_for("logistics.carrier_list"))
+    return redirect(url_for("logistics.carrier_service", service_id=service_id) + f"#{anchor}")
+
+
+@bp.post("/carrier-services/<int:service_id>/transits")
+@permission_required(flow.CARRIERS_MANAGE)
+def carrier_transit_add(service_id: int) -> Any:
+    """Add a transit row (from, to, working days)."""
+    return _add_row(service_id, _TRANSIT_FORM, carriers.add_transit, "transit", _("Transit time added."))
 
 
 @bp.post("/carrier-transits/<int:transit_id>/delete")
 @permission_required(flow.CARRIERS_MANAGE)
 def carrier_transit_delete(transit_id: int) -> Response:
     """Remove a transit row."""
-    session, actor = db(), current_actor()
-    service_id = request.form.get("service_id", type=int)
-    try:
-        carriers.remove_transit(session, actor, transit_id)
-    except LogisticsError as exc:
-        session.rollback()
-        abort_for(exc)
-        flash(exc.localized(), "danger")
-    else:
-        session.commit()
-        flash(_("Transit time removed."), "success")
-    if service_id is None:
-        return redirect(url_for("logistics.carrier_list"))
-    return redirect(url_for("logistics.carrier_service", service_id=service_id) + "#transits")
+    return _remove_row(carriers.remove_transit, transit_id, "transits", _("Transit time removed."))
 
 
 @bp.post("/carrier-services/<int:service_id>/rates")
 @permission_required(flow.CARRIERS_MANAGE)
 def carrier_rate_add(service_id: int) -> Any:
     """Add a rate row (destination, basis, first and additional unit prices, minimum)."""
-    session, actor = db(), current_actor()
-    service = _get_service(service_id)
-    typed = _typed(_RATE_FORM)
-    try:
-        carriers.add_rate(session, actor, service.id, **typed)
-    except LogisticsError as exc:
-        session.rollback()
-        service = _get_service(service_id)
-        errors = _refused(exc)
-        return _service_page(
-            service.carrier, service, _service_values(service), {}, 422, rate=typed, rate_errors=errors
-        )
-    session.commit()
-    flash(_("Rate added."), "success")
-    return redirect(url_for("logistics.carrier_service", service_id=service_id) + "#rates")
+    return _add_row(service_id, _RATE_FORM, carriers.add_rate, "rate", _("Rate added."))
 
 
 @bp.post("/carrier-rates/<int:rate_id>/delete")
 @permission_required(flow.CARRIERS_MANAGE)
 def carrier_rate_delete(rate_id: int) -> Response:
     """Remove a rate row."""
-    session, actor = db(), current_actor()
-    service_id = request.form.get("service_id", type=int)
-    try:
-        carriers.remove_rate(session, actor, rate_id)
-    except LogisticsError as exc:
-        session.rollback()
-        abort_for(exc)
-        flash(exc.localized(), "danger")
-    else:
-        session.commit()
-        flash(_("Rate removed."), "success")
-    if service_id is None:
-        return redirect(url_for("logistics.carrier_list"))
-    return redirect(url_for("logistics.carrier_service", service_id=service_id) + "#rates")
+    return _remove_row(carriers.remove_rate, rate_id, "rates", _("Rate removed."))
 
 
 # --- the rate calculator --------------------------------------------------------------------
