@@ -35,6 +35,7 @@ PERMISSIONS = (
     Permission("orders.submit", "Submit orders", (*_SELLERS, "customer")),
     Permission("orders.confirm", "Confirm orders", ("admin", "general_manager", "sales_manager")),
     Permission("orders.complete", "Complete orders", ("admin", "general_manager", "sales_manager", "warehouse")),
+    Permission("orders.reopen", "Re-open completed orders", ("admin", "general_manager")),
     Permission("orders.cancel", "Cancel orders", ("admin", "general_manager", "sales_manager")),
     Permission("orders.reject", "Reject submitted orders", ("admin", "general_manager", "sales_manager")),
     Permission("customers.read", "See customers", _STAFF),

@@ -45,6 +45,20 @@ REJECT = Action(
     confirm="Reject this order?",
 )
 
+#: A completed order goes back to *confirmed* to deliver or settle more. It commits the
+#: company again, so every guard is asked as on confirmation (billing's credit gate).
+REOPEN = Action(
+    "reopen",
+    "Re-open",
+    target="confirmed",
+    permission="orders.reopen",
+    needs_reason=True,
+    style="warning",
+    confirm="Re-open this completed order?",
+)
+#: Not a move: copying an order asks the guards about the source with this action name.
+COPY = "copy"
+
 CORE_STEPS = (
     Step(
         "draft",
@@ -69,7 +83,14 @@ CORE_STEPS = (
         optional=False,
         help="Confirmed to the customer; fulfilled through the steps before this one, then completed here.",
     ),
-    Step("completed", "Completed", 1000, optional=False, help="Delivered and settled."),
+    Step(
+        "completed",
+        "Completed",
+        1000,
+        (REOPEN,),
+        optional=False,
+        help="Delivered and settled.",
+    ),
     Step("cancelled", "Cancelled", 2000, optional=False, help="Withdrawn; the reason is kept."),
     Step("rejected", "Rejected", 2001, optional=False, help="Refused; the reason is kept."),
 )
@@ -192,7 +213,7 @@ class Workflow:
         """Every action defined for the order now: its step's, cancel, and plugins' extras."""
         step = self.step(order.step)
         if step.key in TERMINAL_STEPS:
-            return []
+            return list(step.actions)  # re-open a completed order; nothing else, no extras
         actions = list(step.actions)
         if not any(a.name == "cancel" for a in actions):
             actions.append(CANCEL)
@@ -226,6 +247,23 @@ class Workflow:
         ):
             option.blocked_by.extend(reasons or ())
         return option
+
+    def path_blockers(self, order: Order, path: str, user: User | None) -> list[str]:
+        """Every guard's reasons against ``path``, a way of committing further that is no move.
+
+        Copying an order (:data:`COPY`) creates a new draft from ``order``; the guards
+        are asked with ``action=path`` and a transition from the source's step to
+        ``draft``, so a gate such as billing's credit check covers copies too.
+        """
+        transition = Transition(
+            action=path, from_step=order.step, to_step="draft", from_status=order.status, to_status="draft"
+        )
+        blocked: list[str] = []
+        for reasons in self.registry.hook.ordo_order_guard(
+            order=order, action=path, transition=transition, user=user, session=self.session
+        ):
+            blocked.extend(reasons or ())
+        return blocked
 
     def _transition(self, order: Order, action: Action, target: str, reason: str) -> Transition:
         return Transition(

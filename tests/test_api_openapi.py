@@ -70,6 +70,7 @@ ENDPOINTS = {
     ("patch", "/api/v1/orders/{order_id}"),
     ("get", "/api/v1/orders/{order_id}/actions"),
     ("post", "/api/v1/orders/{order_id}/actions/{name}"),
+    ("post", "/api/v1/orders/{order_id}/copy"),
     ("get", "/api/v1/orders/{order_id}/history"),
     ("get", "/api/v1/audit"),
     ("get", "/api/v1/users"),
@@ -193,7 +194,7 @@ def test_requests_responses_and_errors_are_described(spec: dict[str, Any]):
         for status in errors:
             response = resolve(spec, operation["responses"][status]["$ref"])
             assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
-        if method in ("post", "patch") and not path.endswith(("/deactivate", "/reactivate", "/run")):
+        if method in ("post", "patch") and not path.endswith(("/deactivate", "/reactivate", "/run", "/copy")):
             assert "requestBody" in operation, where
     assert schemas["Error"]["properties"]["error"] == {"$ref": "#/components/schemas/ErrorBody"}
     assert set(schemas["ErrorBody"]["required"]) == {"code", "message", "details"}

@@ -150,8 +150,8 @@ def test_an_order_is_entered_submitted_confirmed_and_completed_through_the_scree
     ]
     assert "Draft → Submitted" in history and "Confirmed → Completed" in history
     assert "Administrator" in history
-    # A completed order offers no more actions and cannot be edited.
-    assert 'name="action"' not in page
+    # A completed order cannot be edited; it offers only re-opening (to whoever may).
+    assert re.findall(r'name="action" value="([a-z_]+)"', page) == ["reopen"]
     assert f"/orders/{order_id}/edit" not in page
 
 

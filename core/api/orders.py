@@ -33,6 +33,7 @@ from core.schemas import ActionInSchema, OrderInSchema, OrderOutSchema, OrderPat
 from core.security.fields import hides_person
 from core.services import ServiceError
 from core.services.orders import (
+    copy_order,
     OrderFilters,
     create_order_once,
     get_order,
@@ -303,6 +304,27 @@ class OrderAction(MethodView):
         take_action(db(), ordo().registry, user, order, name, values["reason"], values["version"])
         commit()
         return _with_etag(order)
+
+
+@blp.route("/<int:order_id>/copy")
+class OrderCopy(MethodView):
+    """Copying an order into a new draft."""
+
+    @blp.response(201, OrderOutSchema, headers={"Location": {"schema": {"type": "string"}}})
+    @errors(blp, 401, 403, 404, 409)
+    def post(self, order_id: int) -> tuple[Order, int, dict[str, str]]:
+        """Create a new draft with the order's customer, header and lines, and return it.
+
+        Contract and external references are not copied. A guard's veto (billing's
+        credit hold) answers 409 with every reason in `details.reasons`.
+        """
+        user = api_user()
+        source = get_order(db(), user, order_id)
+        order = copy_order(db(), ordo().registry, user, source)
+        commit()
+        order, status, headers = _with_etag(order, 201)
+        headers["Location"] = url_for(".OrderItem", order_id=order.id)
+        return order, status, headers
 
 
 @blp.route("/<int:order_id>/history")

@@ -23,7 +23,7 @@ from core.security.scopes import order_scope
 from core.services import Conflict, NotFound, ServiceError, audit
 from core.services.numbering import next_serial
 from core.services.paging import decode_cursor, encode_cursor
-from core.workflow import Workflow, WorkflowError, initial_step
+from core.workflow import COPY, Workflow, WorkflowError, initial_step
 
 ORDER_SEQUENCE = "order"
 MAX_LIMIT = 200
@@ -246,6 +246,38 @@ def create_order(session: Session, actor: User, data: dict[str, Any]) -> Order:
     recompute_within_limits(order)
     _flush_order(session, order, new=True)
     audit.record(session, actor, "order", order.id, "create", {"number": order.number, "total": order.total})
+    return order
+
+
+def copy_order(session: Session, registry: Registry, actor: User, source: Order) -> Order:
+    """Create a new draft from ``source``: same customer, header, ship-to and lines.
+
+    The client's external and contract references are not copied (they name the source),
+    nor anything a plugin keeps about the source (approvals, credit exceptions). Every
+    guard is asked first (``action="copy"``), so a gate such as billing's credit hold
+    cannot be bypassed by copying an order; a refusal raises 409 with every reason.
+    """
+    if not actor.can("orders.create"):
+        raise ServiceError("forbidden", "you may not create orders", status=403)
+    blocked = Workflow(registry, session).path_blockers(source, COPY, actor)
+    if blocked:
+        raise ServiceError("transition_refused", "copying this order was refused", {"reasons": blocked}, status=409)
+    data: dict[str, Any] = {name: getattr(source, name) for name in _HEADER_FIELDS if name != "reference"}
+    data["customer"] = source.customer_id
+    data["requested_date"] = None
+    data["ship_to"] = {key: getattr(source, column) for key, column in _SHIP_TO.items()}
+    data["lines"] = [
+        {
+            "product": line.product_id,
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "discount": line.discount,
+        }
+        for line in source.lines
+    ]
+    order = create_order(session, actor, data)
+    audit.record(session, actor, "order", order.id, "copy", {"source": source.number})
     return order
 
 

@@ -32,6 +32,7 @@ from core.security.fields import hides_person
 from core.services import ServiceError
 from core.services.audit import order_trail
 from core.services.orders import (
+    copy_order,
     OrderFilters,
     count_orders,
     create_order,
@@ -365,6 +366,7 @@ def view_order(order_id: int) -> str:
         panels=_panels(session, order, actor),
         findings=_findings(session, order) if order.status in ("draft", "submitted") else [],
         can_edit=order.status == "draft" and actor.can("orders.edit"),
+        can_copy=actor.can("orders.create") and actor.customer_id is None,
         audit_trail=_audit_trail(session, order, actor),
     )
 
@@ -443,6 +445,24 @@ def take_order_action(order_id: int) -> WerkzeugResponse:
         ),
         "success",
     )
+    return redirect(url_for(".view_order", order_id=order.id))
+
+
+@bp.post("/<int:order_id>/copy")
+@permission_required("orders.create")
+def copy_order_view(order_id: int) -> WerkzeugResponse:
+    """Copy the order into a new draft (after the guards agree) and open the copy."""
+    session, actor = db(), current_actor()
+    source = _get(order_id)
+    try:
+        order = copy_order(session, ordo().registry, actor, source)
+        session.commit()
+    except ServiceError as exc:
+        session.rollback()
+        reasons = exc.details.get("reasons", []) if isinstance(exc.details, dict) else []
+        flash(" ".join([_("Copying was refused:"), *(localize(r) for r in reasons)] or [localize(exc.message)]), "danger")
+        return redirect(url_for(".view_order", order_id=order_id))
+    flash(_("Order %(source)s copied into the new draft %(number)s.", source=source.number, number=order.number), "success")
     return redirect(url_for(".view_order", order_id=order.id))
 
 

@@ -1,0 +1,1 @@
+"""Billing's bridges to other plugins, each registered only when that plugin is enabled too."""

@@ -1,0 +1,1 @@
+"""Billing's indicators for the kpi plugin (stub)."""

@@ -1,0 +1,6 @@
+"""Dunning ladder, pauses (BL-4)."""
+
+from __future__ import annotations
+
+NOTIFICATIONS: tuple = ()
+JOBS: tuple = ()

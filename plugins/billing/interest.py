@@ -1,0 +1,3 @@
+"""Late interest (BL-4)."""
+
+from __future__ import annotations

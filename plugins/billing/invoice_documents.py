@@ -1,0 +1,5 @@
+"""The invoice PDF."""
+
+from __future__ import annotations
+
+DOCUMENTS: tuple = ()

@@ -1,0 +1,3 @@
+"""Receivables ageing, balances, collections."""
+
+from __future__ import annotations
