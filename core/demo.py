@@ -35,7 +35,7 @@ DEMO_PASSWORD = "ordo-demo-1"
 ADMIN_EMAIL = "admin@demo.ordo"
 PORTAL_EMAIL = "customer@demo.ordo"
 #: The plugins the demo company works with (when installed); the others stay off.
-DEMO_PLUGINS = ("intake", "review", "logistics")
+DEMO_PLUGINS = ("intake", "review", "logistics", "billing")
 
 BRANCHES = (("HQ", "重庆总部 Chongqing head office", True), ("CD", "成都分公司 Chengdu branch", False))
 DEPARTMENTS = (
@@ -357,6 +357,8 @@ def _populate(session: Session, registry: Registry) -> None:
         for action in path:
             actor = users[seller] if action == "submit" else manager
             pass_plugin_steps(session, registry, manager, order, action, users)
+            if action == "complete" and order.step == "completed":
+                continue  # a plugin's step completed it (billing: settled by payment)
             take_action(session, registry, actor, order, action, reason if action in ("cancel", "reject") else "")
     session.flush()
     registry.hook.ordo_demo_data(session=session, users=users, customers=customers)

@@ -39,6 +39,8 @@ RESTING_STEPS = {
     "logistics.outbound_check",
     "logistics.shipping",
     "logistics.receipt",
+    "billing.finance_check",
+    "billing.settlement",
     "submitted",
     "confirmed",
     "completed",
@@ -93,8 +95,8 @@ def record(s: Session, order: Order) -> IntakeOrder:
     return found
 
 
-def test_the_demo_enables_intake_review_and_logistics(engine):
-    assert enabled_plugins(engine) == ["intake", "logistics", "review"]
+def test_the_demo_enables_intake_review_logistics_and_billing(engine):
+    assert enabled_plugins(engine) == ["billing", "intake", "logistics", "review"]
 
 
 def test_every_demo_order_rests_in_a_real_step(s):

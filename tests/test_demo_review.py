@@ -86,7 +86,7 @@ def roles_of(s: Session, user_id: int | None) -> set[str]:
 
 def test_the_demo_enables_review_after_intake(engine):
     assert DEMO_PLUGINS.index("review") > DEMO_PLUGINS.index("intake")
-    assert enabled_plugins(engine) == ["intake", "logistics", "review"]
+    assert enabled_plugins(engine) == ["billing", "intake", "logistics", "review"]
 
 
 @pytest.mark.req("RV-1")

@@ -33,8 +33,8 @@ from core.schemas import ActionInSchema, OrderInSchema, OrderOutSchema, OrderPat
 from core.security.fields import hides_person
 from core.services import ServiceError
 from core.services.orders import (
-    copy_order,
     OrderFilters,
+    copy_order,
     create_order_once,
     get_order,
     list_orders,

@@ -264,6 +264,8 @@ def copy_order(session: Session, registry: Registry, actor: User, source: Order)
         raise ServiceError("transition_refused", "copying this order was refused", {"reasons": blocked}, status=409)
     data: dict[str, Any] = {name: getattr(source, name) for name in _HEADER_FIELDS if name != "reference"}
     data["customer"] = source.customer_id
+    if actor.customer_id is not None:
+        data["channel"] = "portal"  # a customer's own copy arrives by the portal
     data["requested_date"] = None
     data["ship_to"] = {key: getattr(source, column) for key, column in _SHIP_TO.items()}
     data["lines"] = [

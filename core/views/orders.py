@@ -32,8 +32,8 @@ from core.security.fields import hides_person
 from core.services import ServiceError
 from core.services.audit import order_trail
 from core.services.orders import (
-    copy_order,
     OrderFilters,
+    copy_order,
     count_orders,
     create_order,
     default_company,
@@ -460,9 +460,13 @@ def copy_order_view(order_id: int) -> WerkzeugResponse:
     except ServiceError as exc:
         session.rollback()
         reasons = exc.details.get("reasons", []) if isinstance(exc.details, dict) else []
-        flash(" ".join([_("Copying was refused:"), *(localize(r) for r in reasons)] or [localize(exc.message)]), "danger")
+        messages = [localize(r) for r in reasons] or [localize(exc.message)]
+        flash(" ".join([_("Copying was refused:"), *messages]), "danger")
         return redirect(url_for(".view_order", order_id=order_id))
-    flash(_("Order %(source)s copied into the new draft %(number)s.", source=source.number, number=order.number), "success")
+    flash(
+        _("Order %(source)s copied into the new draft %(number)s.", source=source.number, number=order.number),
+        "success",
+    )
     return redirect(url_for(".view_order", order_id=order.id))
 
 

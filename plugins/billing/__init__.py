@@ -200,7 +200,7 @@ def ordo_order_guard(
     return guard(session, order, action, transition, user)
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def ordo_demo_data(session: Session, users: dict[str, User], customers: dict[str, Customer]) -> None:
     """Billing's part of the demo company: accounts in every credit state, invoices, payments, dunning."""
     from plugins.billing.demo import populate

@@ -212,7 +212,7 @@ STEPS = (
         SETTLEMENT,
         N_("Settlement"),
         400,
-        (Action(CHECK_SETTLEMENT, N_("Check settlement"), permission=INVOICES_MANAGE),),
+        (Action(CHECK_SETTLEMENT, N_("Check settlement"), target="completed", permission=INVOICES_MANAGE),),
         automatic=((SETTLED, N_("Invoiced and paid")), (WRITTEN_OFF, N_("Rest written off"))),
         help=N_(
             "The order completes when the settlement documents agree, everything delivered is invoiced and every "
@@ -226,16 +226,18 @@ def guard(session: Session, order: Order, action: str, transition: Transition, u
     """Why ``order`` may not move as ``transition`` says: the credit gate, finance, settlement."""
     from plugins.billing import credit, settlement
 
+    if action == "copy":  # before the rest: a copy's transition leads to draft
+        return credit.gate_reasons(session, order, "copy")
     if transition.to_step in ("cancelled", "rejected", "draft"):
         return []
-    if action == "copy":
-        return credit.gate_reasons(session, order, "copy")
     if transition.to_status == "confirmed" and transition.from_status != "confirmed":
         return credit.gate_reasons(session, order, "reopen" if transition.from_status == "completed" else "confirm")
     if action == RELEASE:
         return credit.gate_reasons(session, order, "release")
     if action == APPROVE_TERMS:
         return credit.gate_reasons(session, order, "finance_check")
+    if action == CHECK_SETTLEMENT:
+        return settlement.check_settlement_blockers(session, order)
     if action == "complete":
         return settlement.completion_blockers(session, order)
     return []

@@ -40,8 +40,9 @@ def customer_scope(user: User | None) -> ColumnElement[bool]:
 
 
 def customer_visible(customer_id: Any, user: User | None) -> ColumnElement[bool]:
-    """True when the customer ``customer_id`` (a column or a value) is in ``user``'s scope."""
-    return Customer.id.in_(select(Customer.id).where(Customer.id == customer_id, customer_scope(user)))
+    """True when the customer ``customer_id`` (a column) is in ``user``'s scope."""
+    # Never correlated with a ``customer`` table of the outer query: the subquery reads its own.
+    return customer_id.in_(select(Customer.id).where(customer_scope(user)).correlate_except(Customer))
 
 
 def invoice_scope(user: User | None) -> ColumnElement[bool]:

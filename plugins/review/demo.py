@@ -17,9 +17,10 @@ Two entry points, both inside the demo's transaction and never committing:
   the orders of :data:`ORDERS`, each taken through review's services to its state:
 
   ``credit_hold``        held at the credit check; the vice-president granted an
-                         exception, the general manager has not yet (RV-7). Billing
-                         answers the credit gate when enabled; without it the demo gives
-                         the answer billing would (:class:`DemoStanding`), for this order only.
+                         exception, the general manager has not yet (RV-7). The demo gives
+                         the answer billing's gate would (:class:`DemoStanding`), for this
+                         order only — also when billing is enabled, whose demo accounts are
+                         set up after the other plugins' demo orders.
   ``department_review``  departments answering: some verdicts given, some tasks open (RV-1).
   ``tier_two``           a large order (two-tier template): the branch's initial review
                          done, the head-office committee reviewing (RV-2).
@@ -422,7 +423,7 @@ def advance(
 
 
 class DemoStanding:
-    """The answer billing would give on the credit gate for one demo order (billing absent).
+    """The answer billing's credit gate would give for one demo order.
 
     Registered with the plugin manager only while that order is submitted, as a tiny
     integrator plugin implementing review's hook ``ordo_review_credit_standing``.
@@ -573,15 +574,12 @@ def _credit_hold(
 ) -> Order:
     """The order held at the credit gate, the vice-president's exception granted (RV-7)."""
     order = _enter(session, users, customers, "credit_hold", today)
-    standing = None
-    if registry.pm.get_plugin("billing") is None:
-        standing = DemoStanding(order.id, CREDIT_REASONS)
-        registry.pm.register(standing, name="review_demo_credit")
+    standing = DemoStanding(order.id, CREDIT_REASONS)
+    registry.pm.register(standing, name="review_demo_credit")
     try:
         _submit(session, registry, users, order, "credit_hold")
     finally:
-        if standing is not None:
-            registry.pm.unregister(standing)
+        registry.pm.unregister(standing)
     vp = _with_role(users, "vice_president")
     if order.step == flow.CREDIT_CHECK and vp is not None:
         from plugins.review.credit import grant_exception
