@@ -228,7 +228,7 @@ def ordo_order_guard(order: Order, action: str, transition: Transition, user: Us
     Called before every transition, inside the transaction that would apply it. Every
     plugin's reasons are collected, so the user sees all that blocks the action at once.
     Guards must not change data. Also asked, with ``action="copy"`` and a transition
-    to ``draft``, before an order is copied into a new draft; and before ``reopen`` of a
+    from ``draft`` to ``draft``, before an order is copied into a new draft; and before ``reopen`` of a
     completed order (a transition back to *confirmed*). A gate that must hold whenever
     the company commits further watches ``transition.to_status == "confirmed"`` (from any
     other status) and ``copy``, not one action name.

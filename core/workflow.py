@@ -252,12 +252,11 @@ class Workflow:
         """Every guard's reasons against ``path``, a way of committing further that is no move.
 
         Copying an order (:data:`COPY`) creates a new draft from ``order``; the guards
-        are asked with ``action=path`` and a transition from the source's step to
-        ``draft``, so a gate such as billing's credit check covers copies too.
+        are asked with ``action=path`` about the source and a transition from ``draft`` to
+        ``draft`` (the new order's), so a gate such as billing's credit check covers copies
+        too while guards watching the source's own step (logistics' release check) stay out.
         """
-        transition = Transition(
-            action=path, from_step=order.step, to_step="draft", from_status=order.status, to_status="draft"
-        )
+        transition = Transition(action=path, from_step="draft", to_step="draft", from_status="draft", to_status="draft")
         blocked: list[str] = []
         for reasons in self.registry.hook.ordo_order_guard(
             order=order, action=path, transition=transition, user=user, session=self.session

@@ -181,8 +181,8 @@ def _require(user: User, permission: str) -> None:
         raise BillingError("forbidden", FORBIDDEN, 403, permission=permission)
 
 
-def payment_dict(session: Session, payment: BillingPayment) -> dict[str, Any]:
-    """A payment with its allocations, as the API shows it."""
+def payment_dict(session: Session, payment: BillingPayment, viewer: User | None = None) -> dict[str, Any]:
+    """A payment with its allocations (those to invoices in ``viewer``'s scope), as the API shows it."""
     customer = session.get(Customer, payment.customer_id)
     return {
         "id": payment.id,
@@ -214,14 +214,14 @@ def payment_dict(session: Session, payment: BillingPayment) -> dict[str, Any]:
                 "amount": a.amount,
                 "effective_on": a.effective_on,
             }
-            for a, i in payments.allocations_of(session, payment.id)
+            for a, i in payments.allocations_of(session, payment.id, viewer)
         ],
     }
 
 
 def _payment_answer(session: Session, user: User, payment_id: int) -> dict[str, Any]:
     session.expire_all()
-    return payment_dict(session, scope.get_payment(session, user, payment_id))
+    return payment_dict(session, scope.get_payment(session, user, payment_id), user)
 
 
 def _provider_dict(provider: Any, secret: str | None = None) -> dict[str, Any]:
@@ -265,7 +265,7 @@ def list_payments(args: dict[str, Any]) -> dict[str, Any]:
     limit = args["limit"]
     rows = list(session.scalars(stmt.limit(limit + 1)))
     next_cursor = encode_cursor(PAYMENT_CURSOR, rows[limit - 1].id) if len(rows) > limit else None
-    return {"items": [payment_dict(session, p) for p in rows[:limit]], "next_cursor": next_cursor}
+    return {"items": [payment_dict(session, p, user) for p in rows[:limit]], "next_cursor": next_cursor}
 
 
 @blp.route("/payments", methods=["POST"])
@@ -318,7 +318,7 @@ def get_payment(payment_id: int) -> dict[str, Any]:
     user, session = api_user(), db()
     payment = scope.get_payment(session, user, payment_id)
     _require(user, flow.PAYMENTS_READ)
-    return payment_dict(session, payment)
+    return payment_dict(session, payment, user)
 
 
 @blp.route("/payments/<int:payment_id>/allocations", methods=["POST"])

@@ -338,12 +338,40 @@ def _prepayment_reason(session: Session, order: Order) -> HoldReason | None:
     required = to_cents(Decimal(terms.required_prepayment(session, order) or 0))
     if required <= 0:
         return None
-    paid = ledger.paid_by_order(session, [order.id]).get(order.id, ZERO) + ledger.customer_balance(
-        session, order.customer_id
-    )
+    paid = ledger.paid_by_order(session, [order.id]).get(order.id, ZERO) + _balance_left_for(session, order)
     if required > paid:
         return HoldReason(PREPAYMENT_MISSING, {"required": money(required), "paid": money(paid)})
     return None
+
+
+def _balance_left_for(session: Session, order: Order) -> Decimal:
+    """The customer's balance (BL-7) this order may count as its prepayment.
+
+    One balance must not cover several orders: the customer's other confirmed orders
+    that came first (lower id) claim it first, each for the part of its own required
+    prepayment not yet paid on its invoices.
+    """
+    from plugins.billing import terms
+
+    balance = ledger.customer_balance(session, order.customer_id)
+    if balance <= 0:
+        return ZERO
+    earlier = list(
+        session.scalars(
+            select(Order).where(
+                Order.customer_id == order.customer_id, Order.status == "confirmed", Order.id < order.id
+            )
+        )
+    )
+    paid = ledger.paid_by_order(session, [o.id for o in earlier])
+    claimed = sum(
+        (
+            max(ZERO, to_cents(Decimal(terms.required_prepayment(session, o) or 0)) - paid.get(o.id, ZERO))
+            for o in earlier
+        ),
+        ZERO,
+    )
+    return max(ZERO, balance - claimed)
 
 
 def hold_details(
@@ -463,14 +491,14 @@ def grant_exception(session: Session, actor: User, order_id: int, reason: str) -
     order = get_order(session, actor, order_id)
     if not actor.can(flow.CREDIT_EXCEPTION):
         raise BillingError("forbidden", NOT_ALLOWED, status=403)
-    if order.status in CLOSED_STATUSES:
+    if order.status in ("cancelled", "rejected"):  # a completed order may need one to be re-opened
         raise BillingError("order_closed", ORDER_CLOSED, status=409, number=order.number, state=order.status)
     text = (reason or "").strip()
     if not text:
         raise BillingError("reason_required", REASON_REQUIRED, status=422)
     if len(text) > 1000:
         raise BillingError("reason_too_long", REASON_TOO_LONG, status=422, max=1000)
-    holds = hold_reasons(session, order.customer_id, order, "release")
+    holds = hold_reasons(session, order.customer_id, order, "reopen" if order.status == "completed" else "release")
     if not holds:
         raise BillingError("no_hold", NO_HOLD, status=409, customer=order.customer.name)
     grants = _valid_grants(session, order.id)

@@ -10,7 +10,7 @@
   重庆山城机电 (CQ001) rated A in good standing; 重庆两江精密 (CQ002) over its limit;
   重庆江津农机 (CQ003) blocked; 成都蓉锦 (SC001) rated C with a 30 % prepayment and a
   guarantee on file; 贵阳黔通 (GZ001) rated D paying everything in advance; 深圳明珠
-  (GD001) with an invoice long overdue, taken through the dunning ladder up to the formal
+  (GD001) with a prepayment invoice long overdue, taken through the dunning ladder up to the formal
   dunning letter (催款函); 上海浦江 (SH001) over its limit with a credit exception granted
   by the general manager. An overpayment leaves a balance, and an online-payment provider
   exists for the webhook.
@@ -121,7 +121,8 @@ def _overdue_and_dunned(session: Session, finance: User, customer: Customer) -> 
     if order is None:
         return
     today = company_now().date()
-    invoice = invoices.create_invoice(session, finance, order, basis="ordered")
+    # Nothing has shipped yet (deliveries are tracked), so the overdue bill is the prepayment invoice.
+    invoice = invoices.create_prepayment_invoice(session, finance, order, percent=Decimal("30"))
     invoices.issue_invoice(session, finance, invoice.id, invoice_date=today - dt.timedelta(days=130))
     due = invoice.dues[0].due_date
     # The daily job ran on each step's day: reminder before due, friendly reminder, 催款函.

@@ -98,6 +98,10 @@ BAD_INVOICE_TYPE = N_("“%(type)s” is not an invoice type; use special or nor
 NO_TAX_ID = N_("A VAT special invoice needs the customer's tax ID; customer %(customer)s has none.")
 BAD_PERCENT = N_("The prepayment percentage must be above 0 and at most 100, not %(percent)s.")
 NO_PREPAYMENT = N_("Order %(number)s needs no prepayment; give a percentage.")
+DELIVERIES_TRACKED = N_(
+    "Order %(number)s's deliveries are tracked: invoice the delivered quantities (or issue a prepayment invoice)."
+)
+FUTURE_DATE = N_("An invoice cannot be dated in the future (%(date)s).")
 IMMUTABLE = N_("Invoice %(number)s is issued; issued invoices are immutable — correct them with a credit note.")
 STALE = N_("The invoice was changed meanwhile (you have version %(yours)s, it is at %(current)s).")
 UNKNOWN_FIELD = N_("“%(field)s” cannot be changed on a draft.")
@@ -217,6 +221,12 @@ def delivered_quantities(session: Session, order: Order) -> dict[int, Decimal]:
     if order.status in INVOICEABLE_STATUSES:
         return {line.id: Decimal(line.quantity).quantize(QTY) for line in order.lines}
     return {}
+
+
+def deliveries_tracked(session: Session, order: Order) -> bool:
+    """Whether a plugin (logistics) tracks ``order``'s deliveries: then only delivered goods are invoiced."""
+    answer = session_registry(session).hook.ordo_billing_delivered_quantities(order=order, session=session)
+    return answer is not None
 
 
 def invoiced_quantities(
@@ -434,6 +444,8 @@ def create_invoice(
     order = _order_for_invoicing(session, actor, order)
     if basis not in ("delivered", "ordered"):
         raise BillingError("invalid_basis", WRONG_BASIS, basis=str(basis))
+    if basis == "ordered" and deliveries_tracked(session, order):
+        raise BillingError("deliveries_tracked", DELIVERIES_TRACKED, number=order.number)
     if order.status not in INVOICEABLE_STATUSES:
         raise BillingError("order_not_invoiceable", ORDER_NOT_INVOICEABLE, 409, number=order.number, state=order.status)
     customer = session.get(Customer, order.customer_id)
@@ -715,6 +727,8 @@ def _issue(
     if order is not None:
         _recheck(session, invoice, order)
     day = invoice_date or invoice.invoice_date or _company_today()
+    if day > _company_today():
+        raise BillingError("future_date", FUTURE_DATE, date=day.isoformat())
     setting = flow.CREDIT_NOTE_PREFIX if invoice.kind == "credit_note" else flow.INVOICE_PREFIX
     prefix = str(get_setting(session, setting) or "")
     serial = next_serial(session, invoice.company_id, SEQUENCES[invoice.kind], day.year)
@@ -1096,7 +1110,10 @@ def uninvoiced_deliveries(session: Session, actor: User, as_of: dt.date | dt.dat
         if order is None or (order.id, delivery.reference) in reasons:
             continue
         if order.id not in open_orders:
-            left = invoiceable_quantities(session, order, "delivered")
+            # Drafts do not count: a delivery is invoiced when its invoice is issued (BL-3).
+            base = delivered_quantities(session, order)
+            done = invoiced_quantities(session, order.id, drafts=False)
+            left = {line.id: max(ZERO, base.get(line.id, ZERO) - done.get(line.id, ZERO)) for line in order.lines}
             open_orders[order.id] = any(v > 0 for v in left.values())
         if not open_orders[order.id]:
             continue

@@ -187,7 +187,9 @@ def payment_new() -> str | Response:
             errors.append(_("Choose the customer."))
         else:
             if not values["payer_name"]:
-                chosen = session.get(Customer, int(values["customer"]))
+                chosen = session.scalars(
+                    select(Customer).where(Customer.id == int(values["customer"]), scope.customer_scope(user))
+                ).first()  # never the name of a customer outside the user's scope
                 values["payer_name"] = chosen.name if chosen is not None else ""
             try:
                 payment = payments.record_payment(
@@ -244,7 +246,7 @@ def payment_view(payment_id: int) -> str:
         payment=payment,
         customer=customer,
         methods=_method_labels(),
-        allocations=payments.allocations_of(session, payment.id),
+        allocations=payments.allocations_of(session, payment.id, user),
         open_invoices=open_invoices,
         third_party=payments.is_third_party(payment, customer),
         needs_proof=payments.needs_proof(session, payment),

@@ -651,16 +651,25 @@ def proof_candidates(session: Session, actor: User, customer_id: int) -> list[Or
     )
 
 
-def allocations_of(session: Session, payment_id: int) -> list[tuple[BillingAllocation, BillingInvoice]]:
-    """The allocations of payment ``payment_id`` with their invoices, oldest first."""
-    return list(
-        session.execute(
-            select(BillingAllocation, BillingInvoice)
-            .join(BillingInvoice, BillingInvoice.id == BillingAllocation.invoice_id)
-            .where(BillingAllocation.payment_id == payment_id)
-            .order_by(BillingAllocation.id)
-        ).tuples()
+def allocations_of(
+    session: Session, payment_id: int, viewer: User | None = None
+) -> list[tuple[BillingAllocation, BillingInvoice]]:
+    """The allocations of payment ``payment_id`` with their invoices, oldest first.
+
+    With a ``viewer``, only those to invoices in the viewer's scope: a payment of a customer
+    the viewer sees may also pay invoices of orders the viewer does not (another branch's).
+    """
+    query = (
+        select(BillingAllocation, BillingInvoice)
+        .join(BillingInvoice, BillingInvoice.id == BillingAllocation.invoice_id)
+        .where(BillingAllocation.payment_id == payment_id)
+        .order_by(BillingAllocation.id)
     )
+    if viewer is not None:
+        from plugins.billing.scope import invoice_scope
+
+        query = query.where(invoice_scope(viewer))
+    return list(session.execute(query).tuples())
 
 
 def balance_sources(session: Session, customer_id: int) -> tuple[list[BillingPayment], list[BillingInvoice]]:

@@ -45,6 +45,7 @@ from plugins.billing.errors import BillingError
 from plugins.billing.models import BillingInvoice, BillingInvoiceLine, BillingWriteOff
 
 ZERO = Decimal("0")
+CENT = Decimal("0.01")
 
 # Settlement problems (BL-2).
 NO_CONTRACT = N_("Neither a contract nor the customer's reference is on file.")
@@ -166,6 +167,27 @@ def _invoiced_quantities(session: Session, order_id: int) -> dict[int, Decimal]:
     return {line_id: Decimal(quantity or 0) for line_id, quantity in rows if line_id is not None}
 
 
+def _rounding_only(session: Session, order: Order, difference: Decimal) -> bool:
+    """Whether ``difference`` is only the cents of invoicing a line in parts.
+
+    Each invoice rounds its lines' VAT to the cent, so a line invoiced in parts may differ
+    from the delivered value by up to a cent per invoice line; when every line's invoiced
+    quantity equals its delivered quantity, such a difference is no discrepancy.
+    """
+    from plugins.billing.invoices import delivered_quantities
+
+    quantities = delivered_quantities(session, order)
+    billed = _invoiced_quantities(session, order.id)
+    if any(Decimal(quantities.get(line.id, ZERO)) != billed.get(line.id, ZERO) for line in order.lines):
+        return False
+    parts = session.scalar(
+        select(func.count(BillingInvoiceLine.id))
+        .join(BillingInvoice, BillingInvoice.id == BillingInvoiceLine.invoice_id)
+        .where(BillingInvoice.order_id == order.id, BillingInvoice.status == "issued")
+    )
+    return abs(difference) <= CENT * Decimal(parts or 0)
+
+
 def _has_contract(session: Session, order: Order) -> bool:
     if (order.reference or "").strip():
         return True
@@ -203,7 +225,7 @@ def check(session: Session, order: Order) -> SettlementCheck:
         )
     )
     invoiced = ledger.invoiced_by_order(session, [order.id]).get(order.id, ZERO) - to_cents(Decimal(returned or 0))
-    if invoiced != delivered:
+    if invoiced != delivered and not _rounding_only(session, order, invoiced - delivered):
         problems.append(
             Problem(
                 AMOUNT_DIFFERS,

@@ -131,13 +131,13 @@ def test_reopening_a_completed_order_asks_the_gate(session: Session, state: Any,
     assert any("over the credit limit" in r for r in refused(exc))
     session.rollback()
     assert order.status == "completed"
-    # A completed order takes no exception; after re-opening is refused the customer pays or finance lifts the limit.
-    with pytest.raises(ServiceError) as closed:
-        credit.grant_exception(session, gm, order.id, "please")
-    assert closed.value.status == 409 and closed.value.code == "order_closed"
-    account(session, credit_limit=None)
+    # An exception lets the re-opening pass (it is recorded as used on the path "reopen").
+    credit.grant_exception(session, gm, order.id, "Spare parts for a key account")
+    session.commit()
     take_action(session, state.registry, admin, order, "reopen", reason="spare parts")
     session.commit()
+    assert order.status == "confirmed"
+    assert uses(session, order) == [("reopen", "")]
     assert order.status == "confirmed"
 
 

@@ -176,12 +176,12 @@ def test_issue_numbers_per_kind_and_year_and_drafts_have_none(
     c = invoices.create_invoice(session, finance, confirmed(session, state, admin))
     session.commit()
     assert a.number is None and b.number is None
-    invoices.issue_invoice(session, finance, b.id, invoice_date=dt.date(2026, 3, 1))
-    invoices.issue_invoice(session, finance, a.id, invoice_date=dt.date(2026, 3, 2))
-    invoices.issue_invoice(session, finance, c.id, invoice_date=dt.date(2027, 1, 5))
+    invoices.issue_invoice(session, finance, b.id, invoice_date=dt.date(2025, 12, 1))
+    invoices.issue_invoice(session, finance, a.id, invoice_date=dt.date(2025, 12, 2))
+    invoices.issue_invoice(session, finance, c.id, invoice_date=dt.date(2026, 1, 5))
     session.commit()
-    assert (b.number, a.number, c.number) == ("INV2026-000001", "INV2026-000002", "INV2027-000001")
-    assert b.year == 2026 and c.year == 2027 and b.status == "issued" and b.issued_by_id == finance.id
+    assert (b.number, a.number, c.number) == ("INV2025-000001", "INV2025-000002", "INV2026-000001")
+    assert b.year == 2025 and c.year == 2026 and b.status == "issued" and b.issued_by_id == finance.id
     assert b.dues and sum(d.amount for d in b.dues) == b.total
     note = invoices.create_credit_note(session, finance, a.id, None, "wrong price")
     invoices.issue_invoice(session, finance, note.id, invoice_date=dt.date(2026, 3, 3))
@@ -319,9 +319,13 @@ def test_uninvoiced_report_lists_late_deliveries_until_a_reason_is_recorded(
         for transition in session.scalars(select(OrderTransition).where(OrderTransition.order_id == order.id)):
             transition.at = transition.at - dt.timedelta(days=40)
     session.commit()
-    invoices.create_invoice(session, finance, done)
+    draft = invoices.create_invoice(session, finance, done)
     session.commit()
     today = dt.date.today()
+    # A draft does not invoice the delivery: it is still late until the invoice is issued.
+    assert done.number in [r.order_number for r in invoices.uninvoiced_deliveries(session, finance, today)]
+    invoices.issue_invoice(session, finance, draft.id)
+    session.commit()
     rows = invoices.uninvoiced_deliveries(session, finance, today)
     assert [r.order_number for r in rows] == [old.number]
     assert rows[0].days >= 40 and rows[0].amount == old.total
@@ -451,5 +455,6 @@ def test_with_logistics_only_shipped_quantities_are_invoiced(
     session.rollback()
     invoice = invoices.create_invoice(session, finance, order)
     assert [li.quantity for li in invoice.lines] == [Decimal("1")] and invoice.untaxed == Decimal("1000.00")
-    ordered = invoices.create_invoice(session, finance, order, basis="ordered")  # services: ordered quantities
-    assert [li.quantity for li in ordered.lines] == [Decimal("2")]
+    with pytest.raises(BillingError) as ahead:  # deliveries are tracked: nothing invoiced ahead of them
+        invoices.create_invoice(session, finance, order, basis="ordered")
+    assert ahead.value.code == "deliveries_tracked"
