@@ -8,7 +8,7 @@ from core.models.calendar import CALENDAR_DAY_KINDS, CalendarDay
 from core.models.company import Branch, Company, Department
 from core.models.files import ATTACHMENT_KINDS, IssuedDocument, OrderAttachment
 from core.models.jobs import JobRun, JobState
-from core.models.notify import OUTBOX_STATUSES, Notification, OutboxMessage
+from core.models.notify import OUTBOX_STATUSES, Notification, OutboxFile, OutboxMessage
 from core.models.order import (
     CHANNELS,
     PAYMENT_METHODS,
@@ -53,6 +53,7 @@ __all__ = [
     "OrderAttachment",
     "OrderLine",
     "OrderTransition",
+    "OutboxFile",
     "OutboxMessage",
     "PluginState",
     "Product",

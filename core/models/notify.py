@@ -61,6 +61,23 @@ class OutboxMessage(Base):
     sent_at: Mapped[dt.datetime | None]
 
 
+class OutboxFile(Base):
+    """A file sent along with an e-mail besides its document (a report's PDF and XLSX).
+
+    The content lives in the file store under ``sha256``; ``notify(files=…)`` writes it.
+    """
+
+    __tablename__ = "outbox_file"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
 class Notification(Base):
     """An in-app notification: under a user's bell, or in a customer's portal list."""
 

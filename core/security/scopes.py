@@ -1,7 +1,8 @@
 """Data scopes: the one place that decides which orders a user may see.
 
 Every list, fetch, export, report and document goes through :func:`order_scope`, so a
-rule cannot hold on one path and fail on another. Out of scope answers 404. Plugins'
+rule cannot hold on one path and fail on another; records about a customer rather than
+an order (payments, surveys) go through :func:`customer_scope`. Out of scope answers 404. Plugins'
 records attached to an order (inspection reports, shipments, invoices) are scoped
 through their order with :func:`through_order`.
 """
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, exists, false, or_, select, true
 
-from core.models import Order, User
+from core.models import Customer, Order, User
 
 S = TypeVar("S", bound=Select[Any])
 
@@ -53,3 +54,32 @@ def through_order(stmt: S, order_id_column: Any, user: User | None) -> S:
     own scope rule. Rows without an order (``order_id_column`` NULL) are left out.
     """
     return stmt.where(order_visible(order_id_column, user))
+
+
+def customer_scope(user: User | None) -> ColumnElement[bool]:
+    """A WHERE clause on :class:`Customer` selecting the customers ``user`` may see.
+
+    The order scope's rule applied to the customer's own branch and owner: ``all`` sees
+    every customer, ``branch`` the customers of the user's branch, ``customer`` (portal)
+    their own, ``own`` and ``department`` the customers the user owns.
+    """
+    if user is None or not user.active:
+        return false()
+    clauses: list[ColumnElement[bool]] = []
+    for role in user.roles:
+        scope = role.data_scope
+        if scope == "all":
+            return true()
+        if scope == "branch" and user.branch_id is not None:
+            clauses.append(Customer.branch_id == user.branch_id)
+        elif scope == "customer" and user.customer_id is not None:
+            clauses.append(Customer.id == user.customer_id)
+        elif scope in ("own", "department"):
+            clauses.append(Customer.owner_id == user.id)
+    return or_(*clauses) if clauses else false()
+
+
+def customer_visible(customer_id: Any, user: User | None) -> ColumnElement[bool]:
+    """True when the customer ``customer_id`` (a column or a value) is in ``user``'s scope."""
+    # Never correlated with a ``customer`` table of the outer query: the subquery reads its own.
+    return customer_id.in_(select(Customer.id).where(customer_scope(user)).correlate_except(Customer))

@@ -12,37 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from core.models import Customer, User
-from core.security.scopes import order_visible
+from core.security.scopes import customer_scope, customer_visible, order_visible
 from core.services import NotFound
 from plugins.billing.models import BillingAccount, BillingInvoice, BillingPayment
-
-
-def customer_scope(user: User | None) -> ColumnElement[bool]:
-    """A WHERE clause on :class:`Customer` selecting the customers ``user``'s billing scope covers."""
-    if user is None or not user.active:
-        return false()
-    clauses: list[ColumnElement[bool]] = []
-    for role in user.roles:
-        scope = role.data_scope
-        if scope == "all":
-            return true()
-        if scope == "branch" and user.branch_id is not None:
-            clauses.append(Customer.branch_id == user.branch_id)
-        elif scope == "customer" and user.customer_id is not None:
-            clauses.append(Customer.id == user.customer_id)
-        elif scope in ("own", "department"):
-            clauses.append(Customer.owner_id == user.id)
-    return or_(*clauses) if clauses else false()
-
-
-def customer_visible(customer_id: Any, user: User | None) -> ColumnElement[bool]:
-    """True when the customer ``customer_id`` (a column) is in ``user``'s scope."""
-    # Never correlated with a ``customer`` table of the outer query: the subquery reads its own.
-    return customer_id.in_(select(Customer.id).where(customer_scope(user)).correlate_except(Customer))
 
 
 def invoice_scope(user: User | None) -> ColumnElement[bool]:
