@@ -35,7 +35,7 @@ DEMO_PASSWORD = "ordo-demo-1"
 ADMIN_EMAIL = "admin@demo.ordo"
 PORTAL_EMAIL = "customer@demo.ordo"
 #: The plugins the demo company works with (when installed); the others stay off.
-DEMO_PLUGINS = ("intake", "review", "logistics", "billing")
+DEMO_PLUGINS = ("intake", "review", "logistics", "billing", "kpi")
 
 BRANCHES = (("HQ", "重庆总部 Chongqing head office", True), ("CD", "成都分公司 Chengdu branch", False))
 DEPARTMENTS = (

@@ -17,12 +17,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Company, Customer, IssuedDocument, Notification, Order, OutboxMessage, User
+from core.files import file_store
+from core.models import Company, Customer, IssuedDocument, Notification, Order, OutboxFile, OutboxMessage, User
 from core.notify.recipients import (
     PermanentFailure,
     Recipient,
@@ -38,12 +40,14 @@ from core.plugins import CORE_CHANNELS, Registry
 from core.settings import get_setting, session_registry
 
 __all__ = [
+    "NotifyFile",
     "PermanentFailure",
     "Recipient",
     "ToCustomer",
     "ToDepartment",
     "ToRole",
     "ToUser",
+    "absolute_url",
     "notify",
     "parse_channels",
 ]
@@ -53,8 +57,44 @@ log = logging.getLogger(__name__)
 #: Settings naming the channels used when ``notify`` is not told which.
 USER_CHANNELS_SETTING = "core.notify.channels"
 CUSTOMER_CHANNELS_SETTING = "core.notify.customer_channels"
+#: Where people open Ordo (https://ordo.example.com): links in messages sent by jobs.
+PUBLIC_URL_SETTING = "core.public_url"
+
+
+def absolute_url(session: Session, path: str) -> str:
+    """``path`` (``/kpi/surveys/…``) as an absolute link for a message.
+
+    During a request the request's own address is used; in a job (no request) the
+    ``core.public_url`` setting, and when that is empty the path stays relative.
+    """
+    from flask import has_request_context, request
+
+    if has_request_context():
+        return request.host_url.rstrip("/") + path
+    base = str(get_setting(session, PUBLIC_URL_SETTING) or "").strip().rstrip("/")
+    return base + path if base else path
+
+
 #: The length of the ``dedupe_key`` columns.
 DEDUPE_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class NotifyFile:
+    """A file sent along with the e-mails of a notice (a report's PDF or XLSX).
+
+    ``notify(files=…)`` stores ``content`` in the instance's file store (once, by its
+    SHA-256) and writes one :class:`core.models.OutboxFile` per file and e-mail message;
+    the worker attaches them after the issued document, in the order given.
+    """
+
+    filename: str
+    content_type: str
+    content: bytes
+
+    def __post_init__(self) -> None:
+        if not self.filename or "/" not in self.content_type:
+            raise ValueError(f"a notification file needs a name and a MIME type like 'application/pdf': {self!r}")
 
 
 def parse_channels(value: str | Iterable[str], registry: Registry) -> list[str]:
@@ -86,6 +126,7 @@ def notify(
     channels: Sequence[str] | None = None,
     dedupe_key: str | None = None,
     document: IssuedDocument | None = None,
+    files: Sequence[NotifyFile] = (),
 ) -> list[OutboxMessage]:
     """Queue notice ``template`` for ``to`` in the caller's transaction; return the outbox rows.
 
@@ -95,7 +136,8 @@ def notify(
     :class:`Notification` now; ``email`` and plugin channels queue an outbox message
     per address. With ``dedupe_key`` a notice already queued under that key (for the
     same channel and address) is not queued again. ``document`` (an issued PDF) goes
-    along as an attachment of the e-mails. With ``order``, staff whose data scope does
+    along as an attachment of the e-mails, and so do ``files`` (after the document, in
+    their order; their content goes to the file store once). With ``order``, staff whose data scope does
     not include the order are left out (the notice shows its content), and deactivated
     users and customers never receive anything. Raises ``KeyError`` for an unknown template.
     """
@@ -103,7 +145,7 @@ def notify(
     spec = registry.notifications.get(template)
     if spec is None:
         raise KeyError(f"no notification template {template!r} is registered (is its plugin enabled?)")
-    writer = _Writer(session, registry, spec.name, order, dict(context or {}), dedupe_key, document)
+    writer = _Writer(session, registry, spec.name, order, dict(context or {}), dedupe_key, document, tuple(files))
     audience = resolve(session, to, order)
     if audience.users:
         user_channels = parse_channels(
@@ -133,6 +175,7 @@ class _Writer:
         context: dict[str, Any],
         dedupe_key: str | None,
         document: IssuedDocument | None,
+        files: tuple[NotifyFile, ...] = (),
     ):
         self.session = session
         self.registry = registry
@@ -141,6 +184,9 @@ class _Writer:
         self.context = context
         self.dedupe_key = dedupe_key
         self.document = document
+        self.files = files
+        #: The SHA-256 of each file once stored (on the first e-mail that carries them).
+        self.stored: list[str] | None = None
         self.company = _company(session, order)
         self.queued: list[OutboxMessage] = []
 
@@ -229,6 +275,26 @@ class _Writer:
         )
         self.session.add(message)
         self.queued.append(message)
+        if self.files and channel == "email":
+            self.attach(message)
+
+    def attach(self, message: OutboxMessage) -> None:
+        """Write the files' rows for ``message`` (storing their content the first time)."""
+        if self.stored is None:
+            store = file_store(self.session)
+            self.stored = [store.put(item.content) for item in self.files]
+        self.session.flush()  # the message's id
+        for position, (item, sha256) in enumerate(zip(self.files, self.stored, strict=True)):
+            self.session.add(
+                OutboxFile(
+                    message_id=message.id,
+                    position=position,
+                    filename=item.filename[:255],
+                    content_type=item.content_type[:100],
+                    size=len(item.content),
+                    sha256=sha256,
+                )
+            )
 
 
 def _company(session: Session, order: Order | None) -> Company | None:

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import utcnow
 from core.files import file_store
-from core.models import IssuedDocument, OutboxMessage
+from core.models import IssuedDocument, OutboxFile, OutboxMessage
 from core.notify.email import TIMEOUT_RANGE, Attachment, DeliveryError, SmtpSettings, SmtpTransport
 from core.notify.recipients import PermanentFailure
 from core.plugins import Registry
@@ -281,7 +281,7 @@ def _deliver_one(
     message = session.get(OutboxMessage, message_id, populate_existing=True)
     assert message is not None
     try:
-        attachment = _attachment(session, message)
+        attachment = _attachments(session, message)
     except PermanentFailure as exc:
         _settle_failed(message, str(exc), report)
         _release(message)
@@ -391,6 +391,47 @@ def _release(message: OutboxMessage) -> None:
     """Drop this pass's claim on ``message`` (its state says what happens next)."""
     message.claimed_by = ""
     message.lease_until = None
+
+
+def _attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
+    """What goes along with ``message``: its issued document, then its files in position order.
+
+    Each is read (and checked against its hash) from the file store; one that is missing
+    or unreadable is a :class:`PermanentFailure` naming it (no retry reads it).
+    """
+    if message.channel != "email":
+        return []
+    found: list[Attachment] = []
+    document = _attachment(session, message)
+    if document is not None:
+        found.append(document)
+    files = session.scalars(
+        select(OutboxFile).where(OutboxFile.message_id == message.id).order_by(OutboxFile.position, OutboxFile.id)
+    )
+    for item in files:
+        content = _read(session, item.sha256, f"the file {item.filename!r}")
+        maintype, _, subtype = item.content_type.partition("/")
+        found.append(
+            Attachment(
+                filename=item.filename,
+                content=content,
+                maintype=maintype or "application",
+                subtype=subtype or "octet-stream",
+            )
+        )
+    return found
+
+
+def _read(session: Session, sha256: str, what: str) -> bytes:
+    """The stored bytes of ``what`` (hash ``sha256``); :class:`PermanentFailure` if missing or unreadable."""
+    try:
+        return file_store(session).get(sha256)
+    except FileNotFoundError:
+        raise PermanentFailure(f"{what} is missing from the file store ({sha256})") from None
+    except (OSError, ValueError) as exc:
+        # Corrupt (no longer matching its hash), unreadable, or not a hash at all: no
+        # retry reads it. Restore the file, then retry the message.
+        raise PermanentFailure(f"{what} cannot be read from the file store: {_name(exc)}") from None
 
 
 def _attachment(session: Session, message: OutboxMessage) -> Attachment | None:

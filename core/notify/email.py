@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -47,7 +47,7 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file sent along with a message (an issued document's PDF)."""
+    """A file sent along with a message (an issued document's PDF, a report's XLSX)."""
 
     filename: str
     content: bytes
@@ -102,10 +102,20 @@ def message_id(message: OutboxMessage, sender_domain: str) -> str:
     return f"<ordo-outbox-{message.id}@{sender_domain}>"
 
 
-def build(
-    message: OutboxMessage, settings: SmtpSettings, address: str, attachment: Attachment | None = None
-) -> EmailMessage:
-    """The e-mail for ``message``: headers, UTF-8 text body, and the attachment if any."""
+#: What ``build`` and ``SmtpTransport.send`` take as attachments: none, one, or several in order.
+Attachments = Attachment | Sequence[Attachment] | None
+
+
+def _as_list(attachments: Attachments) -> list[Attachment]:
+    if attachments is None:
+        return []
+    if isinstance(attachments, Attachment):
+        return [attachments]
+    return list(attachments)
+
+
+def build(message: OutboxMessage, settings: SmtpSettings, address: str, attachment: Attachments = None) -> EmailMessage:
+    """The e-mail for ``message``: headers, UTF-8 text body, and the attachments (in order) if any."""
     sender_name, sender = settings.sender_address()
     mail = EmailMessage()
     mail["Subject"] = message.subject
@@ -115,10 +125,8 @@ def build(
     mail["Message-ID"] = message_id(message, sender.rpartition("@")[2])
     mail["Auto-Submitted"] = "auto-generated"
     mail.set_content(message.body, charset="utf-8")
-    if attachment is not None:
-        mail.add_attachment(
-            attachment.content, maintype=attachment.maintype, subtype=attachment.subtype, filename=attachment.filename
-        )
+    for item in _as_list(attachment):
+        mail.add_attachment(item.content, maintype=item.maintype, subtype=item.subtype, filename=item.filename)
     # Set last: set_content() and add_attachment() move Content-* headers into the parts.
     mail["Content-Language"] = CONTENT_LANGUAGES.get(message.language, message.language)
     return mail
@@ -172,8 +180,9 @@ class SmtpTransport:
             ) from exc
         return connection
 
-    def send(self, message: OutboxMessage, attachment: Attachment | None, hand_over: Callable[[], None]) -> None:
-        """Deliver ``message``; ``hand_over()`` is called (and must commit) just before DATA.
+    def send(self, message: OutboxMessage, attachment: Attachments, hand_over: Callable[[], None]) -> None:
+        """Deliver ``message`` with ``attachment`` (one, a sequence in order, or None);
+        ``hand_over()`` is called (and must commit) just before DATA.
 
         Raises :class:`PermanentFailure` (bad address, 5xx to RCPT or DATA),
         :class:`DeliveryError` (nothing delivered, retry) or, after the hand-over, any

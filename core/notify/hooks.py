@@ -15,7 +15,7 @@ from core.contrib import Job, NotificationTemplate, Permission, Setting, Transit
 from core.hookspecs import hookimpl
 from core.labels import N_
 from core.models import Order
-from core.notify import ToCustomer, digest, notify
+from core.notify import PUBLIC_URL_SETTING, ToCustomer, digest, notify
 from core.notify.email import PORT_RANGE, SECURITY_CHOICES, TIMEOUT_RANGE
 from core.settings import get_setting
 
@@ -23,6 +23,16 @@ from core.settings import get_setting
 DEFAULT_CUSTOMER_STATUSES = "submitted,confirmed,completed,cancelled,rejected"
 
 SETTINGS = (
+    Setting(
+        PUBLIC_URL_SETTING,
+        str,
+        "",
+        N_("Public address of Ordo"),
+        N_(
+            "The address people open Ordo at (https://ordo.example.com); links in messages sent by "
+            "scheduled jobs start with it. Empty: links are relative."
+        ),
+    ),
     Setting(
         "core.notify.channels",
         str,

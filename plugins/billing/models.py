@@ -418,7 +418,7 @@ class BillingAllocation(Base):
     write_off_id: Mapped[int | None] = mapped_column(ForeignKey("billing_write_off.id"))
     amount: Mapped[Decimal] = mapped_column(Money)
     #: The company date the money counts as received for this invoice (interest, ageing).
-    effective_on: Mapped[dt.date]
+    effective_on: Mapped[dt.date] = mapped_column(index=True)
     allocated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     allocated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

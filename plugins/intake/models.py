@@ -142,7 +142,11 @@ class IntakeOrder(Base):
     """
 
     __tablename__ = "intake_order"
-    __table_args__ = (Index("ix_intake_order_due", "checked_at", "check_due"),)
+    __table_args__ = (
+        Index("ix_intake_order_due", "checked_at", "check_due"),
+        #: kpi's pre-check rejection rate reads the orders pre-checked in a period.
+        Index("ix_intake_order_prechecked_at", "prechecked_at"),
+    )
 
     order_id: Mapped[int] = mapped_column(ForeignKey("order.id", ondelete="CASCADE"), primary_key=True)
     #: Regular (常规) or not; None until classified.

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 #: The plugin's name: its entry point, migration branch label and table prefix.
 name = "kpi"
 #: The plugin's version.
-version = "0.2.0"
+version = "0.1.0"
 #: Plugins that must be enabled for this one to work.
 requires: tuple[str, ...] = ()
 
@@ -141,18 +141,16 @@ def ordo_menu_items(user: User) -> list[MenuItem]:
     ]
 
 
-@hookimpl
+@hookimpl(optionalhook=True)
 def ordo_kpi_metrics() -> list[Metric]:
     """kpi's own metrics: core's order count, value and cycle time; satisfaction; complaints."""
     return [metric for module in _modules(_MEASURING) for metric in getattr(module, "METRICS", ())]
 
 
-@hookimpl
+@hookimpl(optionalhook=True)
 def ordo_kpi_dimensions() -> list[Dimension]:
-    """The order dimensions over core's tables: branch, department, salesperson, customer…"""
-    from plugins.kpi.core_metrics import DIMENSIONS
-
-    return list(DIMENSIONS)
+    """The order dimensions over core's tables (branch, salesperson…) and kpi's fact dimensions."""
+    return [dimension for module in _modules(_MEASURING) for dimension in getattr(module, "DIMENSIONS", ())]
 
 
 @hookimpl

@@ -92,9 +92,11 @@ def _contributions(registry: Registry, hook_name: str, kind: type) -> list[tuple
     if caller is None:
         return []
     found: list[tuple[str, Any]] = []
+    enabled = frozenset(registry.enabled)
     for impl in caller.get_hookimpls():  # in registration order
         owner = impl.plugin_name.split("+", 1)[0]
-        for item in impl.function() or ():
+        arguments = {"enabled": enabled} if "enabled" in impl.argnames else {}
+        for item in impl.function(**arguments) or ():
             if not isinstance(item, kind):
                 raise PluginError(f"{hook_name} of plugin {owner!r} returned {item!r}, not a {kind.__name__}")
             found.append((owner, item))

@@ -47,7 +47,16 @@ AGGREGATES = ("percent", "mean", "sum")
 #: Whether a higher or a lower value is better.
 DIRECTIONS = ("higher", "lower")
 #: The order dimensions every order-level metric can be split by (kpi defines them).
-ORDER_DIMENSIONS = ("branch", "department", "salesperson", "customer", "channel", "remote", "product_category")
+ORDER_DIMENSIONS = (
+    "branch",
+    "department",
+    "salesperson",
+    "customer",
+    "customer_group",
+    "channel",
+    "remote",
+    "product_category",
+)
 
 
 @dataclass(frozen=True)
@@ -166,11 +175,13 @@ class HistoryBatch:
 
 
 @hookspec
-def ordo_kpi_metrics() -> list[Metric]:  # type: ignore[empty-body]
+def ordo_kpi_metrics(enabled: frozenset[str]) -> list[Metric]:  # type: ignore[empty-body]
     """Return the metrics the plugin contributes (keys ``<plugin>.<name>``, unique).
 
     Called whenever kpi lists or computes metrics; simply not called when kpi is
-    disabled. Implement it with ``@hookimpl(optionalhook=True)``.
+    disabled. Implement it with ``@hookimpl(optionalhook=True)``. ``enabled`` names the
+    enabled plugins, for a metric whose facts depend on another plugin (billing counts a
+    delivery as a shipment when logistics is enabled); accept it only if needed.
     """
 
 
@@ -186,4 +197,31 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
     Called by :func:`plugins.kpi.history.generate` once per batch, after kpi wrote the
     orders, lines and transitions. Insert in bulk; make the records realistic (some
     late, some rejected, some unpaid) so every metric has a history.
+    """
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A section a plugin adds to the daily order detail report (logistics: shipped orders).
+
+    ``key`` names it (``shipped``); ``title`` and ``columns`` are ``N_`` labels; each row
+    starts with the order id (kpi checks the reader's scope and links it) followed by
+    one cell per column, already formatted as text.
+    """
+
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    plugin: str = ""
+
+
+@hookspec
+def ordo_kpi_report_sections(  # type: ignore[empty-body]
+    session: Session, start: dt.datetime, end: dt.datetime
+) -> list[ReportSection]:
+    """Return the plugin's sections of the daily order detail report for ``start`` ≤ t < ``end``.
+
+    kpi's own sections are the new, changed and overdue orders (core data); logistics adds
+    the orders shipped in the window. Rows are read in SQL, a few hundred at most a day.
     """

@@ -419,13 +419,13 @@ class LogisticsShipment(Base):
     packed_at: Mapped[dt.datetime | None]
     shipped_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     shipped_at: Mapped[dt.datetime | None] = mapped_column(index=True)
-    delivered_at: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     #: Proof of delivery: who signed, when, and the signed delivery note (an order attachment).
     pod_signer: Mapped[str] = mapped_column(String(100), default="")
     pod_signed_at: Mapped[dt.datetime | None]
     pod_attachment_id: Mapped[int | None] = mapped_column(ForeignKey("order_attachment.id"))
     receipt_status: Mapped[str] = mapped_column(String(16), default="pending")
-    receipt_at: Mapped[dt.datetime | None]
+    receipt_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     receipt_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
     pick_list: Mapped[LogisticsPickList | None] = relationship(back_populates="shipments")
@@ -514,7 +514,7 @@ class LogisticsException(Base):
     due_date: Mapped[dt.date]
     resolution: Mapped[str] = mapped_column(String(1000), default="")
     reported_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-    reported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    reported_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     resolved_at: Mapped[dt.datetime | None]
 
@@ -582,7 +582,7 @@ class LogisticsReturn(Base):
     approved_at: Mapped[dt.datetime | None]
     decision_note: Mapped[str] = mapped_column(String(1000), default="")
     received_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-    received_at: Mapped[dt.datetime | None]
+    received_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     closed_at: Mapped[dt.datetime | None]
 
     lines: Mapped[list[LogisticsReturnLine]] = relationship(

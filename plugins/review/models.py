@@ -145,7 +145,12 @@ class ReviewSheet(Base):
     """One review round of an order (订单评审表): its tasks, verdicts and how it ended."""
 
     __tablename__ = "review_sheet"
-    __table_args__ = (UniqueConstraint("order_id", "round"),)
+    __table_args__ = (
+        UniqueConstraint("order_id", "round"),
+        #: kpi reads the sheets opened (change requests per order) and closed (acceptance) in a period.
+        Index("ix_review_sheet_opened_at", "opened_at"),
+        Index("ix_review_sheet_closed_at", "closed_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("order.id", ondelete="CASCADE"), index=True)
@@ -175,6 +180,8 @@ class ReviewTask(Base):
     __table_args__ = (
         UniqueConstraint("sheet_id", "department_id", "tier"),
         Index("ix_review_task_status_due", "status", "due_date"),
+        #: kpi's review timeliness reads the tasks answered in a period.
+        Index("ix_review_task_answered_at", "answered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -332,7 +339,11 @@ class ReviewChangeRequest(Base):
     """A change or cancellation request (订单变更申请表) on a submitted or confirmed order."""
 
     __tablename__ = "review_change_request"
-    __table_args__ = (UniqueConstraint("order_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("order_id", "number"),
+        #: kpi's change requests per order read the requests filed in a period.
+        Index("ix_review_change_request_requested_at", "requested_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("order.id", ondelete="CASCADE"), index=True)

@@ -41,8 +41,13 @@ def place(session, order, created, completed=None):
     if completed is not None:
         session.add(
             OrderTransition(
-                order_id=order.id, action="complete", from_step="confirmed", to_step="completed",
-                from_status="confirmed", to_status="completed", at=completed,
+                order_id=order.id,
+                action="complete",
+                from_step="confirmed",
+                to_step="completed",
+                from_status="confirmed",
+                to_status="completed",
+                at=completed,
             )
         )
     session.flush()

@@ -1,6 +1,6 @@
-"""Review's indicators for kpi (KP-1): review timeliness per department, acceptance rate and change
-requests per reviewed order, computed from review rows made here; the bridge is loaded only when
-both plugins are enabled."""
+"""Review's metrics for kpi (KP-1): review timeliness per department, acceptance rate and change
+requests per reviewed order, computed by kpi's engine from review rows made here; the bridge is
+loaded only when both plugins are enabled."""
 
 from __future__ import annotations
 
@@ -11,19 +11,22 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.clock import COMPANY_TIMEZONE, company_now
 from core.models import Order, User
 from core.plugins import Registry
-from core.testing import make_order
-from plugins.kpi.indicators import collect_indicators, compute_indicators
+from core.settings import session_registry
+from core.testing import make_order, make_user
+from plugins.kpi.engine import EVERYONE, breakdown, collect_dimensions, collect_metrics, fact_orders, measure
+from plugins.kpi.hookspecs import Period
+from plugins.kpi.periods import period, period_of
 from plugins.review.models import ReviewChangeRequest, ReviewDepartment, ReviewSheet, ReviewTask
 
 pytestmark = pytest.mark.req("KP-1")
 
-CODES = ["review.timeliness", "review.acceptance_rate", "review.change_requests_per_order"]
+KEYS = ["review.timeliness", "review.acceptance_rate", "review.change_requests_per_order"]
 
 
 @pytest.fixture
@@ -32,12 +35,29 @@ def ordo_plugins() -> list[str]:
 
 
 @pytest.fixture
-def registry(state: Any) -> Registry:
-    return state.registry
+def registry(session: Session) -> Registry:
+    return session_registry(session)
 
 
 def today() -> dt.date:
     return company_now().date()
+
+
+def day(on: dt.date | None = None) -> Period:
+    return period_of("day", on or today())
+
+
+def value(session: Session, registry: Registry, key: str, over: Period, **kwargs: Any) -> tuple[Any, Any, Any]:
+    """(numerator, denominator, value) of ``key`` over ``over`` for everyone unless a viewer is given."""
+    kwargs.setdefault("viewer", EVERYONE)
+    found = measure(session, collect_metrics(registry)[key], over, **kwargs)
+    return found.numerator, found.denominator, found.value
+
+
+def parts(session: Session, registry: Registry, key: str, over: Period, dimension: str) -> dict[Any, tuple[Any, ...]]:
+    """The breakdown of ``key`` by ``dimension``: key → (numerator, denominator, value)."""
+    found = breakdown(session, collect_metrics(registry)[key], over, dimension, viewer=EVERYONE)
+    return {p.key: (p.value.numerator, p.value.denominator, p.value.value) for p in found}
 
 
 def at(day: dt.date, hour: int = 10, minute: int = 0) -> dt.datetime:
@@ -142,71 +162,112 @@ def rows(session: Session, admin: User, seed: dict[str, Any]) -> dict[str, Any]:
     change_request(session, c, admin, 1, "change", at(t, 15))
     change_request(session, old, admin, 1, "change", at(last_month, 16))
     session.commit()
-    return {"last_month": last_month}
+    return {"last_month": last_month, "a": a, "b": b, "c": c, "old": old}
 
 
-def test_review_contributes_its_three_indicators_when_kpi_is_enabled(registry: Registry) -> None:
-    indicators = collect_indicators(registry)
-    assert [code for code in indicators if code.startswith("review.")] == CODES
-    assert {indicators[code].plugin for code in CODES} == {"review"}
-    assert [indicators[code].unit for code in CODES] == ["percent", "percent", "count"]
-    assert all(indicators[code].label and indicators[code].description for code in CODES)
+def test_review_contributes_its_three_metrics_when_kpi_is_enabled(registry: Registry) -> None:
+    metrics = collect_metrics(registry)
+    assert [key for key in metrics if key.startswith("review.")] == KEYS
+    assert {metrics[key].plugin for key in KEYS} == {"review"}
+    assert [metrics[key].unit for key in KEYS] == ["percent", "percent", "ratio"]
+    assert [metrics[key].aggregate for key in KEYS] == ["percent", "percent", "mean"]
+    assert [metrics[key].direction for key in KEYS] == ["higher", "higher", "lower"]
+    assert metrics["review.timeliness"].target == Decimal(95)
+    assert all(metrics[key].label and metrics[key].description for key in KEYS)
+    assert "review_department" in metrics["review.timeliness"].dimensions
+    assert "review_outcome" in metrics["review.acceptance_rate"].dimensions
+    dimensions = collect_dimensions(registry)
+    assert dimensions["review_department"].expression is None and dimensions["review_outcome"].expression is None
+    assert "customer_group" not in dimensions  # intake is not enabled: the metrics simply lack it
 
 
 def test_timeliness_compares_the_answer_day_with_the_due_day_per_department(
     session: Session, registry: Registry, rows: dict[str, Any]
 ) -> None:
-    value = compute_indicators(session, today(), today(), registry)["review.timeliness"]
     # answered today: technical 1 of 2 on time, production 1 of 2, finance 1 of 1 (23:30 on its due day).
-    assert (value.numerator, value.denominator, value.value) == (3, 5, Decimal("60.00"))
-    assert {code: (p.numerator, p.denominator, p.value) for code, p in value.breakdown.items()} == {
+    assert value(session, registry, "review.timeliness", day()) == (3, 5, Decimal("60.00"))
+    assert parts(session, registry, "review.timeliness", day(), "review_department") == {
         "finance": (1, 1, Decimal("100.00")),
         "production": (1, 2, Decimal("50.00")),
         "technical": (1, 2, Decimal("50.00")),
     }
+    metric = collect_metrics(registry)["review.timeliness"]
+    names = {p.key: p.name for p in breakdown(session, metric, day(), "review_department", viewer=EVERYONE)}
+    assert names["technical"] == departments(session)["technical"].name
+    late, total = fact_orders(session, metric, day(), viewer=EVERYONE, problems=True)
+    assert total == 2 and {row.order_id for row in late} == {rows["a"].id, rows["c"].id}
+    production = value(session, registry, "review.timeliness", day(), filters={"review_department": "production"})
+    assert production == (1, 2, Decimal("50.00"))
 
 
 def test_acceptance_rate_counts_approved_sheets_among_those_closed(
     session: Session, registry: Registry, rows: dict[str, Any]
 ) -> None:
-    value = compute_indicators(session, today(), today(), registry)["review.acceptance_rate"]
-    assert (value.numerator, value.denominator, value.value) == (2, 4, Decimal("50.00"))
-    assert {outcome: p.numerator for outcome, p in value.breakdown.items()} == {
-        "abandoned": 1,
-        "approved": 2,
-        "requoted": 1,
+    assert value(session, registry, "review.acceptance_rate", day()) == (2, 4, Decimal("50.00"))
+    assert parts(session, registry, "review.acceptance_rate", day(), "review_outcome") == {
+        "approved": (2, 2, Decimal("100.00")),
+        "abandoned": (0, 1, Decimal("0.00")),
+        "requoted": (0, 1, Decimal("0.00")),
     }
-    assert value.breakdown["requoted"].value == Decimal("25.00")
+    metric = collect_metrics(registry)["review.acceptance_rate"]
+    names = {p.key: p.name for p in breakdown(session, metric, day(), "review_outcome", viewer=EVERYONE)}
+    assert names["requoted"] == "Re-quoted"
+    # Order a had a re-quoted round and an approved one: it pulls the rate down (1 of 2).
+    not_accepted, total = fact_orders(session, metric, day(), viewer=EVERYONE, problems=True)
+    assert total == 2 and {(row.order_id, row.numerator, row.denominator) for row in not_accepted} == {
+        (rows["a"].id, 1, 2),
+        (rows["c"].id, 0, 1),
+    }
 
 
 @pytest.mark.req("RV-8")
 def test_change_requests_per_order_divides_requests_by_orders_reviewed(
     session: Session, registry: Registry, rows: dict[str, Any]
 ) -> None:
-    value = compute_indicators(session, today(), today(), registry)["review.change_requests_per_order"]
     # 4 requests filed today; orders a (two rounds, counted once), b and c were reviewed today.
-    assert (value.numerator, value.denominator, value.value) == (4, 3, Decimal("1.33"))
-    assert {kind: (p.numerator, p.value) for kind, p in value.breakdown.items()} == {
-        "cancel": (1, Decimal("0.33")),
-        "change": (3, Decimal("1.00")),
+    assert value(session, registry, "review.change_requests_per_order", day()) == (4, 3, Decimal("1.33"))
+    metric = collect_metrics(registry)["review.change_requests_per_order"]
+    with_requests, total = fact_orders(session, metric, day(), viewer=EVERYONE, problems=True)
+    assert total == 3 and {(row.order_id, row.numerator, row.value) for row in with_requests} == {
+        (rows["a"].id, 2, Decimal("2.00")),
+        (rows["b"].id, 1, Decimal("1.00")),
+        (rows["c"].id, 1, Decimal("1.00")),
     }
 
 
 def test_a_longer_period_takes_in_last_month(session: Session, registry: Registry, rows: dict[str, Any]) -> None:
-    values = compute_indicators(session, rows["last_month"], today(), registry)
-    assert (values["review.timeliness"].numerator, values["review.timeliness"].denominator) == (3, 6)
-    assert values["review.timeliness"].breakdown["quality"].value == Decimal("0.00")
-    assert values["review.acceptance_rate"].value == Decimal("60.00")
-    cr = values["review.change_requests_per_order"]
-    assert (cr.numerator, cr.denominator, cr.value) == (5, 4, Decimal("1.25"))
+    longer = period(rows["last_month"], today())
+    assert value(session, registry, "review.timeliness", longer)[:2] == (3, 6)
+    assert parts(session, registry, "review.timeliness", longer, "review_department")["quality"][2] == Decimal("0.00")
+    assert value(session, registry, "review.acceptance_rate", longer)[2] == Decimal("60.00")
+    assert value(session, registry, "review.change_requests_per_order", longer) == (5, 4, Decimal("1.25"))
+
+
+def test_the_viewer_scope_limits_every_number(
+    session: Session, registry: Registry, rows: dict[str, Any], seed: dict[str, Any]
+) -> None:
+    """A Chengdu sales manager sees order c only; a salesperson who owns nothing sees nothing."""
+    session.execute(update(Order).where(Order.id == rows["c"].id).values(branch_id=seed["cd"].id))
+    manager = make_user(session, "cd-manager@example.com", ["sales_manager"], branch=seed["cd"])
+    stranger = make_user(session, "stranger@example.com", ["sales"])
+    session.commit()
+    assert value(session, registry, "review.timeliness", day(), viewer=manager) == (1, 2, Decimal("50.00"))
+    assert value(session, registry, "review.acceptance_rate", day(), viewer=manager) == (0, 1, Decimal("0.00"))
+    assert value(session, registry, "review.change_requests_per_order", day(), viewer=manager) == (
+        1,
+        1,
+        Decimal("1.00"),
+    )
+    for key in KEYS:
+        assert value(session, registry, key, day(), viewer=stranger) == (0, 0, None), key
 
 
 def test_a_period_without_reviews_has_no_value(session: Session, registry: Registry, rows: dict[str, Any]) -> None:
     yesterday = today() - dt.timedelta(days=1)
-    values = compute_indicators(session, yesterday - dt.timedelta(days=5), yesterday, registry)
-    for code in CODES:
-        assert (values[code].value, values[code].denominator) == (None, 0), code
-        assert values[code].breakdown == {}, code
+    quiet = period(yesterday - dt.timedelta(days=5), yesterday)
+    for key in KEYS:
+        assert value(session, registry, key, quiet) == (0, 0, None), key
+    assert parts(session, registry, "review.timeliness", quiet, "review_department") == {}
 
 
 def test_periods_are_company_days(session: Session, registry: Registry, rows: dict[str, Any]) -> None:
@@ -218,16 +279,15 @@ def test_periods_are_company_days(session: Session, registry: Registry, rows: di
     technical[0].answered_at = at(today(), 0, 30)
     technical[1].answered_at = at(yesterday, 23, 30)  # due yesterday: now on time
     session.commit()
-    on_today = compute_indicators(session, today(), today(), registry, codes=["review.timeliness"])
-    assert on_today["review.timeliness"].breakdown["technical"].denominator == 1
-    on_yesterday = compute_indicators(session, yesterday, yesterday, registry)["review.timeliness"]
-    assert (on_yesterday.numerator, on_yesterday.denominator) == (1, 1)
+    assert parts(session, registry, "review.timeliness", day(), "review_department")["technical"][1] == 1
+    assert value(session, registry, "review.timeliness", day(yesterday)) == (1, 1, Decimal("100.00"))
 
 
-def test_kpi_alone_has_no_review_indicators() -> None:
+def test_kpi_alone_has_no_review_metrics() -> None:
     registry = Registry(["kpi"])
     assert registry.pm.get_plugin("review+kpi") is None
-    assert not [code for code in collect_indicators(registry) if code.startswith("review.")]
+    assert not [key for key in collect_metrics(registry) if key.startswith("review.")]
+    assert "review_department" not in collect_dimensions(registry)
 
 
 def test_review_alone_never_loads_the_bridge() -> None:
@@ -237,7 +297,7 @@ def test_review_alone_never_loads_the_bridge() -> None:
         "from core.plugins import Registry\n"
         "registry = Registry(['review'])\n"
         "assert registry.pm.get_plugin('review+kpi') is None\n"
-        "assert not hasattr(registry.hook, 'ordo_kpi_indicators')\n"
+        "assert not hasattr(registry.hook, 'ordo_kpi_metrics')\n"
         "print(sorted(m for m in sys.modules if m.startswith(('plugins.kpi.', 'plugins.review.bridges.kpi'))))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,250 +1,527 @@
-"""Logistics' indicators for the kpi plugin (KP-1), loaded only when kpi is enabled too.
+"""Logistics' metrics for the kpi plugin (KP-1), loaded only when kpi is enabled too.
 
 Registered by the manifest line ``extras = {"kpi": "plugins.logistics.bridges.kpi"}``,
-so logistics never imports kpi when kpi is off. Every indicator measures the company
-days ``start`` … ``end`` inclusive (:func:`plugins.kpi.indicators.period_bounds`); the
-percentages have no value (None) when there was nothing to measure.
+so logistics never imports kpi when kpi is off. Each metric is a SQL select of *fact
+rows* (:mod:`plugins.kpi.hookspecs`) that kpi adds up within the viewer's scope; nothing
+is loaded into Python. Times are stored in UTC and compared as company dates.
 
-- ``logistics.on_time_delivery`` (percent): of the shipments delivered in the period —
-  a shipment counts as delivered at ``delivered_at`` (the carrier's or the proof of
-  delivery's time), or, without one, at ``receipt_at`` (the customer's confirmation) —
-  the share delivered on or before their promised date (company date of delivery ≤
-  ``promised_date``). Shipments without a promised date are not measured. Broken down
-  by ``remote`` / ``local``, each part that group's own on-time rate.
-- ``logistics.fill_rate`` (percent): of the order lines whose first shipment left in the
-  period, the share shipped complete in that first shipment (its shipment moves cover the
-  line's whole quantity).
-- ``logistics.shipping_accuracy`` (percent): of the shipments delivered in the period (as
-  above, with or without a promised date), the share the customer did not object to.
-  Broken down by ``none`` (no objection) and each objection kind (damaged, short,
-  wrong_item) over the same denominator.
-- ``logistics.return_rate`` (percent): units returned in the period (received quantity of
-  returns received in the period) per unit shipped in the period (shipment moves);
-  broken down by return reason over the same denominator.
-- ``logistics.exceptions`` (count): logistics exceptions reported in the period, broken
-  down by kind (delay, damage, loss).
+A shipment is *delivered* at ``delivered_at`` (the carrier's or the proof of delivery's
+time) or, without one, at ``receipt_at`` (the customer's confirmation); cancelled
+shipments never count.
+
+- ``logistics.on_time_delivery`` (percent, higher, target 98): one fact per shipment
+  delivered in the period that has a promised date; num 1 when the company date of
+  delivery is on or before ``promised_date``. Drill-down of the problems lists the orders
+  with late shipments. Split remote/local by the order dimension ``remote``.
+- ``logistics.fill_rate`` (percent, higher, 95): one fact per order line whose *first*
+  shipment (earliest ``shipped_at``, then lowest id, among the shipments with stock moves
+  for the line) left in the period; num 1 when that shipment's moves cover the line's
+  whole quantity.
+- ``logistics.shipping_accuracy`` (percent, higher, 99): one fact per shipment delivered
+  in the period; num 1 when the customer raised no objection to it; fact dimension
+  ``objection`` (the first objection's kind, ``none`` without one).
+- ``logistics.return_rate`` (percent, lower, 2): units received back on returns received
+  in the period (num, fact dimension ``return_reason``) per unit shipped in the period (den: the
+  shipment stock moves dated in it).
+- ``logistics.exceptions`` (sum, count, lower): one per logistics exception reported in
+  the period; fact dimension ``exception_kind`` (delay, damage, loss).
+
+``ordo_kpi_report_sections`` adds the daily report's ``shipped`` section and
+``ordo_kpi_history`` writes shipments, moves, objections, returns and exceptions for
+generated history orders.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+import random
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, case, func, insert, literal, null, or_, select, union_all
 
 from core import hookimpl
 from core.clock import COMPANY_TIMEZONE
 from core.labels import N_
-from core.models import OrderLine
-from plugins.kpi.hookspecs import Indicator, IndicatorValue
-from plugins.kpi.indicators import period_bounds
+from core.models import Customer, Order, OrderLine
+from plugins.kpi.hookspecs import ORDER_DIMENSIONS, Dimension, Metric, Period, ReportSection
+from plugins.kpi.sql import company_date
 from plugins.logistics.models import (
+    EXCEPTION_KINDS,
+    OBJECTION_KINDS,
+    RETURN_REASONS,
+    LogisticsCarrier,
     LogisticsException,
+    LogisticsLocation,
     LogisticsMove,
     LogisticsObjection,
     LogisticsReturn,
     LogisticsReturnLine,
     LogisticsShipment,
+    LogisticsShipmentLine,
+    LogisticsWarehouse,
 )
-from plugins.logistics.stock import q3
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from plugins.kpi.hookspecs import HistoryBatch, HistoryOrder
+
+NO_OBJECTION = "none"
 
 
-def _within(column: Any, start: dt.date, end: dt.date) -> ColumnElement[bool]:
-    """``column`` lies within the company days ``start`` … ``end`` inclusive."""
-    lower, upper = period_bounds(start, end)
-    condition: ColumnElement[bool] = column >= lower
-    return condition & (column < upper) if upper is not None else condition
+def _delivered_at() -> ColumnElement[dt.datetime]:
+    """When a shipment was delivered: ``delivered_at``, else the customer's receipt."""
+    return func.coalesce(LogisticsShipment.delivered_at, LogisticsShipment.receipt_at)
 
 
-def _count(value: int, breakdown: dict[str, IndicatorValue] | None = None) -> IndicatorValue:
-    """A plain count (0 is a value: nothing happened)."""
-    number = Decimal(value)
-    return IndicatorValue(number, number, Decimal(1), dict(breakdown or {}))
-
-
-def delivered_shipments(session: Session, start: dt.date, end: dt.date) -> list[tuple[LogisticsShipment, dt.date]]:
-    """The shipments delivered in the period with their company delivery day (delivered_at, else receipt_at)."""
-    shipments = session.scalars(
-        select(LogisticsShipment)
-        .where(
-            LogisticsShipment.status != "cancelled",
-            or_(
-                _within(LogisticsShipment.delivered_at, start, end),
-                and_(LogisticsShipment.delivered_at.is_(None), _within(LogisticsShipment.receipt_at, start, end)),
-            ),
-        )
-        .order_by(LogisticsShipment.id)
+def _delivered_in(period: Period) -> ColumnElement[bool]:
+    """The shipment was delivered in ``period`` (written so each half can use its index)."""
+    return and_(
+        LogisticsShipment.status != "cancelled",
+        or_(
+            period.within(LogisticsShipment.delivered_at),
+            and_(LogisticsShipment.delivered_at.is_(None), period.within(LogisticsShipment.receipt_at)),
+        ),
     )
-    found = []
-    for shipment in shipments:
-        moment = shipment.delivered_at or shipment.receipt_at
-        assert moment is not None
-        found.append((shipment, moment.astimezone(COMPANY_TIMEZONE).date()))
-    return found
 
 
-def on_time_delivery(session: Session, start: dt.date, end: dt.date) -> IndicatorValue:
-    """Shipments delivered in the period on or before their promised date / those with a promised date."""
-    measured: Counter[str] = Counter()
-    on_time: Counter[str] = Counter()
-    for shipment, day in delivered_shipments(session, start, end):
-        if shipment.promised_date is None:
-            continue
-        group = "remote" if shipment.remote else "local"
-        measured[group] += 1
-        if day <= shipment.promised_date:
-            on_time[group] += 1
-    breakdown = {group: IndicatorValue.ratio(on_time[group], measured[group]) for group in sorted(measured)}
-    return IndicatorValue.ratio(sum(on_time.values()), sum(measured.values()), breakdown)
+def on_time_delivery(period: Period) -> Select[Any]:
+    """Facts: each shipment delivered in the period with a promised date; num 1 when on time."""
+    on_time = company_date(_delivered_at()) <= LogisticsShipment.promised_date
+    return select(
+        LogisticsShipment.order_id.label("order_id"),
+        case((on_time, 1), else_=0).label("num"),
+        literal(1).label("den"),
+    ).where(_delivered_in(period), LogisticsShipment.promised_date.is_not(None))
 
 
-def fill_rate(session: Session, start: dt.date, end: dt.date) -> IndicatorValue:
-    """Order lines whose first shipment left in the period and shipped complete in it / those lines."""
-    shipped_in_period = (
+def fill_rate(period: Period) -> Select[Any]:
+    """Facts: each order line first shipped in the period; num 1 when that shipment was complete."""
+    lines_shipped_now = (
         select(LogisticsMove.order_line_id)
         .join(LogisticsShipment, LogisticsShipment.id == LogisticsMove.shipment_id)
-        .where(LogisticsMove.kind == "shipment", _within(LogisticsShipment.shipped_at, start, end))
-        .distinct()
+        .where(LogisticsMove.kind == "shipment", period.within(LogisticsShipment.shipped_at))
     )
-    issued = (
+    per_shipment = (
         select(
             LogisticsMove.order_line_id.label("line_id"),
-            LogisticsMove.shipment_id.label("shipment_id"),
-            func.sum(LogisticsMove.quantity).label("moved"),
-            func.min(LogisticsShipment.shipped_at).label("shipped_at"),
+            LogisticsShipment.shipped_at.label("shipped_at"),
+            (-func.sum(LogisticsMove.quantity)).label("moved"),
+            func.row_number()
+            .over(
+                partition_by=LogisticsMove.order_line_id,
+                order_by=(LogisticsShipment.shipped_at, LogisticsMove.shipment_id),
+            )
+            .label("rank"),
         )
         .join(LogisticsShipment, LogisticsShipment.id == LogisticsMove.shipment_id)
         .where(
             LogisticsMove.kind == "shipment",
-            LogisticsMove.order_line_id.in_(shipped_in_period),
             LogisticsShipment.shipped_at.is_not(None),
+            LogisticsMove.order_line_id.in_(lines_shipped_now),
         )
-        .group_by(LogisticsMove.order_line_id, LogisticsMove.shipment_id)
+        .group_by(LogisticsMove.order_line_id, LogisticsMove.shipment_id, LogisticsShipment.shipped_at)
+        .subquery("per_shipment")
     )
-    first: dict[int, tuple[dt.datetime, int, Decimal]] = {}
-    for line_id, shipment_id, moved, shipped_at in session.execute(issued).tuples():
-        if line_id is None or shipment_id is None or shipped_at is None:
-            continue
-        known = first.get(line_id)
-        if known is None or (shipped_at, shipment_id) < (known[0], known[1]):
-            first[line_id] = (shipped_at, shipment_id, -q3(moved))
-    lower, upper = period_bounds(start, end)
-    in_period = {
-        line_id: quantity
-        for line_id, (shipped_at, _shipment, quantity) in first.items()
-        if shipped_at >= lower and (upper is None or shipped_at < upper)
-    }
-    ordered = (
-        dict(
-            session.execute(select(OrderLine.id, OrderLine.quantity).where(OrderLine.id.in_(list(in_period))))
-            .tuples()
-            .all()
+    return (
+        select(
+            OrderLine.order_id.label("order_id"),
+            case((per_shipment.c.moved >= OrderLine.quantity, 1), else_=0).label("num"),
+            literal(1).label("den"),
         )
-        if in_period
-        else {}
+        .select_from(per_shipment)
+        .join(OrderLine, OrderLine.id == per_shipment.c.line_id)
+        .where(per_shipment.c.rank == 1, period.within(per_shipment.c.shipped_at))
     )
-    complete = sum(1 for line_id, quantity in in_period.items() if quantity >= q3(ordered.get(line_id)))
-    return IndicatorValue.ratio(complete, len(in_period))
 
 
-def shipping_accuracy(session: Session, start: dt.date, end: dt.date) -> IndicatorValue:
-    """Shipments delivered in the period without an objection / shipments delivered; by objection kind."""
-    delivered = [shipment.id for shipment, _day in delivered_shipments(session, start, end)]
-    kinds: dict[int, str] = {}
-    if delivered:
-        for shipment_id, kind in session.execute(
-            select(LogisticsObjection.shipment_id, LogisticsObjection.kind)
-            .where(LogisticsObjection.shipment_id.in_(delivered))
-            .order_by(LogisticsObjection.id)
-        ).tuples():
-            kinds.setdefault(shipment_id, kind)  # the first objection says what went wrong
-    total = len(delivered)
-    accurate = total - len(kinds)
-    by_kind = Counter(kinds.values())
-    breakdown = {"none": IndicatorValue.ratio(accurate, total)} if total else {}
-    breakdown.update({kind: IndicatorValue.ratio(count, total) for kind, count in sorted(by_kind.items())})
-    return IndicatorValue.ratio(accurate, total, breakdown)
+def shipping_accuracy(period: Period) -> Select[Any]:
+    """Facts: each shipment delivered in the period; num 1 without objection; dimension ``objection``."""
+    first_objection = (
+        select(LogisticsObjection.kind)
+        .where(LogisticsObjection.shipment_id == LogisticsShipment.id)
+        .order_by(LogisticsObjection.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(
+        LogisticsShipment.order_id.label("order_id"),
+        case((first_objection.is_(None), 1), else_=0).label("num"),
+        literal(1).label("den"),
+        func.coalesce(first_objection, NO_OBJECTION).label("objection"),
+    ).where(_delivered_in(period))
 
 
-def return_rate(session: Session, start: dt.date, end: dt.date) -> IndicatorValue:
-    """Units returned (received) in the period / units shipped in the period; by return reason."""
-    shipped = -q3(
-        session.scalar(
-            select(func.coalesce(func.sum(LogisticsMove.quantity), 0)).where(
-                LogisticsMove.kind == "shipment", _within(LogisticsMove.at, start, end)
-            )
+def return_rate(period: Period) -> Select[Any]:
+    """Facts: units shipped in the period (den) and units received back on returns in it (num, by reason).
+
+    The shipment rows have no ``return_reason``: a breakdown by reason shows the units
+    returned per reason, and the shipped units in the part without a reason.
+    """
+    shipped = select(
+        LogisticsMove.order_id.label("order_id"),
+        literal(0).label("num"),
+        (-LogisticsMove.quantity).label("den"),
+        null().label("return_reason"),
+    ).where(LogisticsMove.kind == "shipment", period.within(LogisticsMove.at))
+    returned = (
+        select(
+            LogisticsReturn.order_id.label("order_id"),
+            LogisticsReturnLine.received_quantity.label("num"),
+            literal(0).label("den"),
+            LogisticsReturnLine.reason.label("return_reason"),
         )
-    )
-    returned: dict[str, Decimal] = {}
-    for reason, quantity in session.execute(
-        select(LogisticsReturnLine.reason, LogisticsReturnLine.received_quantity)
         .join(LogisticsReturn, LogisticsReturn.id == LogisticsReturnLine.return_id)
         .where(
             LogisticsReturn.status.in_(("received", "closed")),
             LogisticsReturnLine.received_quantity.is_not(None),
-            _within(LogisticsReturn.received_at, start, end),
+            period.within(LogisticsReturn.received_at),
         )
-    ).tuples():
-        returned[reason] = returned.get(reason, Decimal("0")) + q3(quantity)
-    total = sum(returned.values(), Decimal("0"))
-    breakdown = {reason: IndicatorValue.ratio(qty, shipped) for reason, qty in sorted(returned.items())}
-    return IndicatorValue.ratio(total, shipped, breakdown)
-
-
-def exceptions(session: Session, start: dt.date, end: dt.date) -> IndicatorValue:
-    """Logistics exceptions reported in the period, by kind."""
-    kinds = Counter(
-        session.scalars(select(LogisticsException.kind).where(_within(LogisticsException.reported_at, start, end)))
     )
-    return _count(sum(kinds.values()), {kind: _count(count) for kind, count in sorted(kinds.items())})
+    both = union_all(shipped, returned).subquery("moved")
+    return select(both.c.order_id, both.c.num, both.c.den, both.c.return_reason)
 
 
-INDICATORS = (
-    Indicator(
+def exceptions(period: Period) -> Select[Any]:
+    """Facts: each logistics exception reported in the period; dimension ``exception_kind``."""
+    return select(
+        LogisticsException.order_id.label("order_id"),
+        literal(1).label("num"),
+        literal(1).label("den"),
+        LogisticsException.kind.label("exception_kind"),
+    ).where(period.within(LogisticsException.reported_at))
+
+
+METRICS = (
+    Metric(
         "logistics.on_time_delivery",
         N_("On-time delivery rate"),
         "percent",
+        "higher",
         N_(
-            "Share of the shipments delivered in the period (delivery time, else the customer's receipt) that "
-            "arrived on or before their promised date, remote and local."
+            "Of the shipments delivered in the period (delivery time, else the customer's receipt) that have a "
+            "promised date, the share delivered on or before it (company dates)."
         ),
         on_time_delivery,
+        target=Decimal("98"),
     ),
-    Indicator(
+    Metric(
         "logistics.fill_rate",
         N_("Fill rate"),
         "percent",
-        N_("Share of the order lines first shipped in the period that shipped complete in that first shipment."),
+        "higher",
+        N_("Of the order lines first shipped in the period, the share shipped complete in that first shipment."),
         fill_rate,
+        target=Decimal("95"),
     ),
-    Indicator(
+    Metric(
         "logistics.shipping_accuracy",
         N_("Shipping accuracy"),
         "percent",
-        N_("Share of the shipments delivered in the period that the customer did not object to, by objection."),
+        "higher",
+        N_("Of the shipments delivered in the period, the share the customer did not object to."),
         shipping_accuracy,
+        target=Decimal("99"),
+        dimensions=(*ORDER_DIMENSIONS, "objection"),
     ),
-    Indicator(
+    Metric(
         "logistics.return_rate",
         N_("Return rate"),
         "percent",
-        N_("Units returned in the period per unit shipped in the period, by return reason."),
+        "lower",
+        N_("Units received back on returns in the period per unit shipped in the period."),
         return_rate,
+        target=Decimal("2"),
+        dimensions=(*ORDER_DIMENSIONS, "return_reason"),
     ),
-    Indicator(
+    Metric(
         "logistics.exceptions",
         N_("Logistics exceptions"),
         "count",
-        N_("Delays, damage and losses reported in the period, by kind."),
+        "lower",
+        N_("Delays, damage and losses reported in the period."),
         exceptions,
+        aggregate="sum",
+        places=0,
+        dimensions=(*ORDER_DIMENSIONS, "exception_kind"),
     ),
 )
 
 
+def _labels(choices: Mapping[str, str], extra: Mapping[str, str] | None = None) -> Any:
+    def names(session: Session, values: Sequence[Any]) -> Mapping[Any, str]:
+        known = {**choices, **(extra or {})}
+        return {value: known.get(value, value) for value in values}
+
+    return names
+
+
+#: The fact dimensions of logistics' metrics.
+DIMENSIONS = (
+    Dimension("objection", N_("Objection"), names=_labels(OBJECTION_KINDS, {NO_OBJECTION: N_("No objection")})),
+    Dimension("return_reason", N_("Return reason"), names=_labels(RETURN_REASONS)),
+    Dimension("exception_kind", N_("Exception kind"), names=_labels(EXCEPTION_KINDS)),
+)
+
+
 @hookimpl(optionalhook=True)
-def ordo_kpi_indicators() -> list[Indicator]:
-    """Logistics' indicators: on-time delivery, fill rate, shipping accuracy, return rate, exceptions."""
-    return list(INDICATORS)
+def ordo_kpi_metrics() -> list[Metric]:
+    """Logistics' metrics: on-time delivery, fill rate, shipping accuracy, return rate, exceptions."""
+    return list(METRICS)
+
+
+@hookimpl(optionalhook=True)
+def ordo_kpi_dimensions() -> list[Dimension]:
+    """The fact dimensions of logistics' metrics: objection, return reason, exception kind."""
+    return list(DIMENSIONS)
+
+
+# --- the daily report ---------------------------------------------------------------
+
+SHIPPED_TITLE = N_("Shipped orders")
+SHIPPED_COLUMNS = (N_("Order"), N_("Customer"), N_("Shipment"), N_("Carrier"), N_("Tracking number"))
+
+
+@hookimpl(optionalhook=True)
+def ordo_kpi_report_sections(session: Session, start: dt.datetime, end: dt.datetime) -> list[ReportSection]:
+    """The daily report's ``shipped`` section: each shipment shipped in [start, end) with its order."""
+    rows = session.execute(
+        select(
+            Order.id,
+            Order.number,
+            Customer.name,
+            LogisticsShipment.number,
+            func.coalesce(LogisticsCarrier.name, ""),
+            LogisticsShipment.tracking_number,
+        )
+        .join(Order, Order.id == LogisticsShipment.order_id)
+        .join(Customer, Customer.id == Order.customer_id)
+        .outerjoin(LogisticsCarrier, LogisticsCarrier.id == LogisticsShipment.carrier_id)
+        .where(
+            LogisticsShipment.shipped_at >= start,
+            LogisticsShipment.shipped_at < end,
+            LogisticsShipment.status != "cancelled",
+        )
+        .order_by(LogisticsShipment.shipped_at, LogisticsShipment.id)
+    ).all()
+    return [ReportSection("shipped", SHIPPED_TITLE, SHIPPED_COLUMNS, [tuple(row) for row in rows])]
+
+
+# --- generated history --------------------------------------------------------------
+
+
+def _history_place(session: Session, batch: HistoryBatch) -> tuple[int, int, list[int]]:
+    """The warehouse and location history ships from (created once) and the carriers to use."""
+    warehouse_id = session.scalar(
+        select(LogisticsWarehouse.id).order_by(LogisticsWarehouse.is_default.desc(), LogisticsWarehouse.id).limit(1)
+    )
+    if warehouse_id is None:
+        company_id = session.scalar(select(Order.company_id).where(Order.id == batch.orders[0].id))
+        warehouse_id = session.execute(
+            insert(LogisticsWarehouse).returning(LogisticsWarehouse.id),
+            [{"company_id": company_id, "code": "HIST", "name": "History warehouse", "is_default": True}],
+        ).scalar_one()
+    location_id = session.scalar(
+        select(LogisticsLocation.id)
+        .where(LogisticsLocation.warehouse_id == warehouse_id)
+        .order_by(LogisticsLocation.sequence, LogisticsLocation.id)
+    )
+    if location_id is None:
+        location_id = session.execute(
+            insert(LogisticsLocation).returning(LogisticsLocation.id),
+            [{"warehouse_id": warehouse_id, "code": "H-01", "sequence": 1}],
+        ).scalar_one()
+    carriers = list(session.scalars(select(LogisticsCarrier.id).where(LogisticsCarrier.active.is_(True))))
+    return warehouse_id, location_id, carriers
+
+
+def _day_of(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(COMPANY_TIMEZONE).date()
+
+
+def _plan(order: HistoryOrder, today: dt.date) -> list[dict[str, Any]] | None:
+    """The shipments of one history order (times, promised date, lines), or None when not shipped yet."""
+    rng = random.Random(order.seed * 7919 + 17)
+    now = dt.datetime.combine(today, dt.time(18), COMPANY_TIMEZONE)
+    start = order.confirmed_at
+    end = order.completed_at or min(now, start + dt.timedelta(days=rng.uniform(3, 10)))
+    span = end - start
+    if span <= dt.timedelta(hours=2):
+        return None
+    shipped_at = start + span * rng.uniform(0.1, 0.35)
+    delivered = order.completed_at is not None or rng.random() < 0.6
+    delivered_at = start + span * rng.uniform(0.6, 0.85) if delivered else None
+    day = _day_of(delivered_at) if delivered_at else _day_of(shipped_at) + dt.timedelta(days=3)
+    late = delivered_at is not None and rng.random() < 0.05
+    promised = day - dt.timedelta(days=rng.randint(1, 3)) if late else day + dt.timedelta(days=rng.randint(0, 2))
+    lines = [(line_id, product_id, Decimal(quantity)) for line_id, product_id, quantity, _amount in order.lines]
+    first = [(line_id, product_id, quantity) for line_id, product_id, quantity in lines]
+    rest: list[tuple[int, int, Decimal]] = []
+    if lines and rng.random() < 0.05 and lines[0][2] > 1:  # short: the first line ships in two
+        line_id, product_id, quantity = lines[0]
+        part = max(Decimal(1), (quantity / 2).to_integral_value())
+        first[0] = (line_id, product_id, part)
+        rest = [(line_id, product_id, quantity - part)]
+    plans = [{"shipped_at": shipped_at, "delivered_at": delivered_at, "promised": promised, "lines": first}]
+    if rest:
+        second = shipped_at + (end - shipped_at) * 0.3
+        plans.append({"shipped_at": second, "delivered_at": delivered_at, "promised": promised, "lines": rest})
+    return plans
+
+
+@hookimpl(optionalhook=True)
+def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
+    """Shipments (≈5 % late, ≈5 % in two parts), moves, objections (≈1 %), returns (≈1.5 %), exceptions (≈3 %)."""
+    if not batch.orders:
+        return
+    warehouse_id, location_id, carriers = _history_place(session, batch)
+    keepers: list[int | None] = [*(batch.users.get("warehouse") or batch.users.get("admin") or ())] or [None]
+    shipments: list[dict[str, Any]] = []
+    planned: list[tuple[HistoryOrder, dict[str, Any]]] = []
+    for order in batch.orders:
+        for index, plan in enumerate(_plan(order, batch.today) or ()):
+            rng = random.Random(order.seed * 31 + index)
+            delivered_at = plan["delivered_at"]
+            shipments.append(
+                {
+                    "number": f"HS{order.id:09d}-{index + 1}",
+                    "order_id": order.id,
+                    "warehouse_id": warehouse_id,
+                    "status": "delivered" if delivered_at else "shipped",
+                    "promised_date": plan["promised"],
+                    "carrier_id": rng.choice(carriers) if carriers else None,
+                    "tracking_number": f"{rng.randint(10**11, 10**12 - 1)}",
+                    "goods_value": order.total,
+                    "created_at": order.confirmed_at,
+                    "packed_at": plan["shipped_at"],
+                    "shipped_by_id": rng.choice(keepers),
+                    "shipped_at": plan["shipped_at"],
+                    "delivered_at": delivered_at,
+                    "receipt_status": "confirmed" if delivered_at else "pending",
+                    "receipt_at": delivered_at + dt.timedelta(hours=rng.uniform(1, 20)) if delivered_at else None,
+                }
+            )
+            planned.append((order, plan))
+    if not shipments:
+        return
+    ids = session.scalars(
+        insert(LogisticsShipment).returning(LogisticsShipment.id, sort_by_parameter_order=True), shipments
+    ).all()
+    lines: list[dict[str, Any]] = []
+    moves: list[dict[str, Any]] = []
+    objections: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    returns: list[tuple[HistoryOrder, dict[str, Any], tuple[int, int, Decimal]]] = []
+    for shipment_id, (order, plan), row in zip(ids, planned, shipments, strict=True):
+        for line_id, product_id, quantity in plan["lines"]:
+            lines.append(
+                {
+                    "shipment_id": shipment_id,
+                    "order_line_id": line_id,
+                    "product_id": product_id,
+                    "location_id": location_id,
+                    "quantity": quantity,
+                    "picked_quantity": quantity,
+                }
+            )
+            moves.append(
+                {
+                    "kind": "shipment",
+                    "product_id": product_id,
+                    "warehouse_id": warehouse_id,
+                    "location_id": location_id,
+                    "quantity": -quantity,
+                    "order_id": order.id,
+                    "order_line_id": line_id,
+                    "shipment_id": shipment_id,
+                    "reference": row["number"],
+                    "at": plan["shipped_at"],
+                }
+            )
+        rng = random.Random(order.seed * 131 + shipment_id % 97)
+        delivered_at = plan["delivered_at"]
+        if delivered_at is not None and rng.random() < 0.01:
+            objections.append(
+                {
+                    "shipment_id": shipment_id,
+                    "order_id": order.id,
+                    "kind": rng.choice(sorted(OBJECTION_KINDS)),
+                    "description": "History",
+                    "raised_at": row["receipt_at"],
+                }
+            )
+        if rng.random() < 0.03:
+            reported = plan["shipped_at"] + dt.timedelta(hours=rng.uniform(2, 30))
+            problems.append(
+                {
+                    "shipment_id": shipment_id,
+                    "order_id": order.id,
+                    "kind": rng.choice(sorted(EXCEPTION_KINDS)),
+                    "description": "History",
+                    "status": "resolved",
+                    "owner_id": row["shipped_by_id"],
+                    "due_date": _day_of(reported) + dt.timedelta(days=3),
+                    "reported_by_id": row["shipped_by_id"],
+                    "reported_at": reported,
+                    "resolved_by_id": row["shipped_by_id"],
+                    "resolved_at": reported + dt.timedelta(days=1),
+                }
+            )
+        if delivered_at is not None and order.completed_at is not None and rng.random() < 0.015 and plan["lines"]:
+            returns.append((order, plan, plan["lines"][0]))
+    session.execute(insert(LogisticsShipmentLine), lines)
+    session.execute(insert(LogisticsMove), moves)
+    if objections:
+        session.execute(insert(LogisticsObjection), objections)
+    if problems:
+        session.execute(insert(LogisticsException), problems)
+    _history_returns(session, returns, batch.today)
+
+
+def _history_returns(
+    session: Session, returns: list[tuple[HistoryOrder, dict[str, Any], tuple[int, int, Decimal]]], today: dt.date
+) -> None:
+    """Closed returns of part of one delivered line each, received a few days after delivery."""
+    if not returns:
+        return
+    heads: list[dict[str, Any]] = []
+    bodies: list[dict[str, Any]] = []
+    limit = dt.datetime.combine(today, dt.time(18), COMPANY_TIMEZONE)
+    per_order: dict[int, int] = {}
+    for order, plan, (line_id, product_id, quantity) in returns:
+        per_order[order.id] = per_order.get(order.id, 0) + 1  # one return per shipment at most
+        rng = random.Random(order.seed * 977 + 5 + per_order[order.id])
+        requested = plan["delivered_at"] + dt.timedelta(days=rng.uniform(1, 5))
+        received = min(requested + dt.timedelta(days=rng.uniform(2, 6)), limit)
+        reason = rng.choice(("quality", "quality", "damaged", "wrong_item"))
+        heads.append(
+            {
+                "number": f"HR{order.id:09d}-{per_order[order.id]}",
+                "order_id": order.id,
+                "status": "closed",
+                "requested_at": requested,
+                "reviewed_at": requested,
+                "approved_at": requested,
+                "received_at": received,
+                "closed_at": received,
+            }
+        )
+        back = max(Decimal(1), (quantity / 4).to_integral_value())
+        bodies.append(
+            {
+                "order_line_id": line_id,
+                "product_id": product_id,
+                "reason": reason,
+                "quantity": back,
+                "approved_quantity": back,
+                "received_quantity": back,
+            }
+        )
+    ids = session.scalars(
+        insert(LogisticsReturn).returning(LogisticsReturn.id, sort_by_parameter_order=True), heads
+    ).all()
+    for return_id, body in zip(ids, bodies, strict=True):
+        body["return_id"] = return_id
+    session.execute(insert(LogisticsReturnLine), bodies)
