@@ -378,3 +378,26 @@ def test_api_complaints_and_visits(session, seed, admin, cs, client):
         )
         >= 1
     )
+
+
+def test_a_complaint_seen_through_its_customer_never_shows_an_out_of_scope_order(session, client, seed, admin):
+    """CD's manager sees CD's customer's complaint, but not the number of its order in HQ."""
+    from sqlalchemy import update
+
+    from core.models import Customer, Order
+    from core.testing import PASSWORD
+
+    session.execute(update(Customer).where(Customer.id == seed["remote"].id).values(branch_id=seed["cd"].id))
+    order = make_order(session, admin, customer="C002")
+    session.execute(update(Order).where(Order.id == order.id).values(branch_id=seed["hq"].id, status="submitted"))
+    complaint = feedback.record_complaint(session, admin, seed["remote"].id, "Late again", order_id=order.id)
+    boss = make_user(session, "cdboss@example.com", ["sales_manager"], branch=seed["cd"])
+    session.commit()
+    login(client, "cdboss@example.com", PASSWORD)
+    listing = client.get("/kpi/complaints").get_data(as_text=True)
+    assert complaint.number in listing and order.number not in listing
+    detail = client.get(f"/kpi/complaints/{complaint.id}")
+    assert detail.status_code == 200 and order.number not in detail.get_data(as_text=True)
+    api = ApiCaller(client, token_for(session, boss))
+    found = api.get(f"/api/v1/kpi/complaints/{complaint.id}")
+    assert found.status_code == 200 and found.json["order_number"] is None
