@@ -28,7 +28,7 @@ from sqlalchemy import and_, case, literal, or_, select
 
 from core.calendar import add_working_days, company_for
 from core.clock import COMPANY_TIMEZONE
-from core.contrib import NotificationTemplate
+from core.contrib import Job, NotificationTemplate
 from core.db import utcnow
 from core.labels import N_
 from core.models import Customer, Order, User
@@ -131,8 +131,6 @@ VISIT_OVERDUE = NotificationTemplate(
 )
 
 NOTIFICATIONS: tuple[NotificationTemplate, ...] = (COMPLAINT_ASSIGNED, COMPLAINT_OVERDUE, VISIT_OVERDUE)
-#: The reminder job ``kpi.feedback_overdue`` is listed in :data:`plugins.kpi.surveys.JOBS`.
-JOBS: tuple[Any, ...] = ()
 
 
 class _Unset:
@@ -722,5 +720,17 @@ METRICS: tuple[Metric, ...] = (
         aggregate="percent",
         target=Decimal("90"),
         dimensions=_DIMS,
+    ),
+)
+
+
+#: The daily reminder of overdue complaints and visits.
+JOBS: tuple[Job, ...] = (
+    Job(
+        "kpi.feedback_overdue",
+        "daily:08:30",
+        notify_overdue,
+        plugin="kpi",
+        label=N_("KPI: remind owners of overdue complaints and follow-up visits"),
     ),
 )

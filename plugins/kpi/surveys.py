@@ -10,8 +10,7 @@ score 1–5 plus a comment, once; the survey's score is the mean of its answers.
 Two metrics come from here: ``kpi.satisfaction`` (the mean score of the surveys
 answered in the period) and ``kpi.survey_response_rate`` (the share of the surveys
 sent in the period that were answered). The job ``kpi.quarterly_surveys`` sends the
-quarterly surveys on the first working day of a quarter; it also runs the complaint
-and visit reminders of :mod:`plugins.kpi.feedback` (``kpi.feedback_overdue``).
+quarterly surveys on the first working day of a quarter.
 """
 
 from __future__ import annotations
@@ -305,13 +304,7 @@ def _quarterly_job(session: Session, now: dt.datetime) -> int:
     return send_quarterly(session, now)
 
 
-def _overdue_job(session: Session, now: dt.datetime) -> int:
-    from plugins.kpi.feedback import notify_overdue
-
-    return notify_overdue(session, now)
-
-
-#: The jobs (kpi's ``_SCHEDULED`` lists this module, not ``feedback``, so its reminder job is here).
+#: The scheduled jobs of surveys.
 JOBS: tuple[Job, ...] = (
     Job(
         "kpi.quarterly_surveys",
@@ -319,13 +312,6 @@ JOBS: tuple[Job, ...] = (
         _quarterly_job,
         plugin="kpi",
         label=N_("KPI: quarterly satisfaction surveys (first working day of a quarter)"),
-    ),
-    Job(
-        "kpi.feedback_overdue",
-        "daily:08:30",
-        _overdue_job,
-        plugin="kpi",
-        label=N_("KPI: remind owners of overdue complaints and follow-up visits"),
     ),
 )
 
