@@ -9,14 +9,18 @@ under one second on SQLite on this machine. This script checks it outside the te
    customers, 30 products and staff in every role (a few seconds);
 2. generates ``--orders`` orders of history with :func:`plugins.kpi.history.generate`,
    committing every batch (each plugin adds its records through ``ordo_kpi_history``);
-   ``--reuse`` keeps a database that already has at least that many orders;
-3. times ``GET /kpi/?period=month&date=<first day of the last full month>`` through the
-   Flask test client, logged in as the administrator (company-wide) and as a branch sales
-   manager (branch scope): one warm-up request, then ``--runs`` timed ones (min / median /
-   max milliseconds);
-4. times each metric's :func:`plugins.kpi.engine.measure` for that month alone, company-wide
-   and for the branch manager, to show which metrics are slow;
-5. prints a table and writes JSON to ``bench/results/kpi_dashboard.json``.
+   ``--reuse`` keeps a database that already has at least that many orders (and brings
+   its schema up to date);
+3. times ``GET /kpi/?period=month&date=<first day of the last full month>&live=1``
+   through the Flask test client — every figure computed now — logged in as the
+   administrator (company-wide) and as a branch sales manager (branch scope): one
+   warm-up request, then ``--runs`` timed ones (min / median / max milliseconds);
+4. rolls the month up (:func:`plugins.kpi.rollups.refresh`, what the nightly job does)
+   and the current day, week, month and quarter (the 10-minute job), timing each;
+5. times the same page without ``live=1``: what people see, read from the rollups;
+6. times each metric's :func:`plugins.kpi.engine.measure` for that month alone, company-wide
+   and for the branch manager, to show which metrics are slow live;
+7. prints a table and writes JSON to ``bench/results/kpi_dashboard.json``.
 
 Run: ``.venv/bin/python bench/kpi_dashboard.py --orders 1000000 --db /tmp/ordo-bench.db``
 (see bench/README.md).
@@ -247,6 +251,39 @@ def last_full_month() -> dt.date:
     return (first - dt.timedelta(days=1)).replace(day=1)
 
 
+def time_pages(results: dict[str, Any], clients: dict[str, Any], url: str, how: str, runs: int) -> None:
+    """Time ``url`` for each logged-in client; checks the page says how its figures were got."""
+    marker = 'id="kpi-computed-live"' if how == "live" else 'id="kpi-rolled-up"'
+    for label, client in clients.items():
+        status: list[int] = []
+
+        def get(client: Any = client, status: list[int] = status) -> None:
+            answer = client.get(url)
+            assert marker in answer.get_data(as_text=True), f"{how}: the page does not show {marker}"
+            status.append(answer.status_code)
+
+        results["pages"][f"{label}, {how}"] = {**timed(get, runs), "status": status[-1]}
+        log(f"{label}, {how}: {results['pages'][f'{label}, {how}']}")
+
+
+def roll_up(state: Any, month: Any) -> dict[str, float]:
+    """Roll up ``month`` (the nightly job's work for it) and the current periods (the 10-minute job); seconds."""
+    from core.clock import company_now
+    from plugins.kpi import rollups
+
+    spent = {}
+    for label, targets in (
+        (f"month {month.start:%Y-%m}", [month]),
+        ("current day, week, month, quarter", rollups.current_periods(company_now().date())),
+    ):
+        began = time.perf_counter()
+        with state.sessions() as session, session.begin():
+            rollups.refresh(session, targets)
+        spent[label] = round(time.perf_counter() - began, 1)
+        log(f"rolled up {label} in {spent[label]} s")
+    return spent
+
+
 def bench(db: Path, instance: Path, runs: int) -> dict[str, Any]:
     """Time the dashboard page and every metric's measure() for the last full month."""
     from core.app import create_app
@@ -266,17 +303,14 @@ def bench(db: Path, instance: Path, runs: int) -> dict[str, Any]:
             select(func.count()).select_from(Order).where(period.within(Order.created_at))
         )
         manager = session.scalars(select(User).where(User.email == "manager.cd@bench.ordo")).one()
-    for label, email in (("admin (company)", ADMIN_EMAIL), ("sales manager (branch CD)", "manager.cd@bench.ordo")):
-        client = app.test_client()
-        login(client, email)
-        status: list[int] = []
-
-        def get(client: Any = client, status: list[int] = status) -> None:
-            answer = client.get(url)
-            status.append(answer.status_code)
-
-        results["pages"][label] = {**timed(get, runs), "status": status[-1]}
-        log(f"{label}: {results['pages'][label]}")
+    viewers = (("admin (company)", ADMIN_EMAIL), ("sales manager (branch CD)", "manager.cd@bench.ordo"))
+    clients = {}
+    for label, email in viewers:
+        clients[label] = app.test_client()
+        login(clients[label], email)
+    time_pages(results, clients, f"{url}&live=1", "live", runs)
+    results["rollups"] = roll_up(state, period_of("month", month))
+    time_pages(results, clients, url, "rolled up", runs)
     with state.read_sessions() as session:
         metrics = collect_metrics(state.registry)
         manager = session.get(User, manager.id)
@@ -304,6 +338,8 @@ def table(results: dict[str, Any]) -> str:
     ]
     for label, row in results["pages"].items():
         lines.append(f"| {label} | {row['status']} | {row['min']:.0f} | {row['median']:.0f} | {row['max']:.0f} |")
+    lines += ["", "| rollup | seconds |", "| --- | ---: |"]
+    lines += [f"| {label} | {seconds} |" for label, seconds in results.get("rollups", {}).items()]
     lines += [
         "",
         "| metric | value | company median ms | branch median ms |",
@@ -348,6 +384,10 @@ def main(argv: list[str] | None = None) -> int:
             engine = None
         else:
             log(f"reusing {db} ({have:,} orders)")
+            from core.installation import enabled_plugins
+            from core.migrate import upgrade
+
+            upgrade(engine, enabled_plugins(engine))
     if engine is None:
         log(f"creating {db}")
         engine = create_database(db, instance, tuple(p for p in args.plugins.split(",") if p))

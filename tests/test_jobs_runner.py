@@ -35,7 +35,7 @@ from core.contract import fake_plugin
 from core.contrib import Job
 from core.db import Base, make_engine, make_session_factory, utcnow
 from core.installation import bump_generation
-from core.jobs import checkpoint
+from core.jobs import checkpoint, reading
 from core.jobs.runner import (
     RETRY_DELAY,
     WORKER_STOPPED,
@@ -675,6 +675,61 @@ def test_checkpoint_outside_a_run_only_flushes(database):
             checkpoint(session)
             session.rollback()
     assert effects(sessions) == 1
+
+
+def test_reading_commits_the_work_so_far_and_reads_while_others_write(database):
+    seen: dict[str, Any] = {}
+
+    def computing(session: Session, now: dt.datetime) -> None:
+        work(session, now)
+        with reading(session) as reader:
+            assert reader is not session
+            seen["read"] = reader.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.entity == MARK))
+            # Another writer gets the write lock at once while the job reads (it would
+            # wait for the busy timeout and fail if the job still held it).
+            with sessions() as other, other.begin():
+                audit.record(other, None, "writer", None, "wrote", {})
+        seen["lease_until"] = session.scalar(select(JobState.lease_until).where(JobState.name == job.name))
+        work(session, now)
+
+    job = Job("jobtest.computing", "every:3600", computing, timeout=60)
+    registry = registry_of(job)
+    sessions = sessions_for(database, registry)
+    ticks = iter([T0 + dt.timedelta(seconds=10), T0 + dt.timedelta(seconds=20), T0 + dt.timedelta(seconds=30)])
+    run = claimed(sessions, registry, job, "w", T0)
+    done = execute(sessions, job, run, clock=lambda: next(ticks))
+
+    assert done.outcome == "succeeded", done.error
+    assert seen == {"read": 1, "lease_until": T0 + dt.timedelta(seconds=80)}
+    assert effects(sessions) == 2
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.entity == "writer")) == 1
+
+
+def test_reading_refuses_to_go_on_once_the_lease_is_lost(database):
+    def computing(session: Session, now: dt.datetime) -> None:
+        with reading(session), sessions() as other, other.begin():  # meanwhile another worker took the job over
+            other.execute(text("UPDATE job_state SET lease_owner = 'other', last_run_id = NULL"))
+        work(session, now)
+
+    job = Job("jobtest.computing", "every:3600", computing, timeout=60)
+    registry = registry_of(job)
+    sessions = sessions_for(database, registry)
+    run = claimed(sessions, registry, job, "w", T0)
+    failed = execute(sessions, job, run, clock=lambda: T0)
+    assert failed.outcome == "failed" and "LeaseLost" in failed.error and "while it was reading" in failed.error
+    assert effects(sessions) == 0
+
+
+def test_reading_outside_a_run_reads_in_the_callers_transaction(database):
+    sessions = sessions_for(database, registry_of())
+    with sessions() as session, session.begin():
+        work(session, T0)
+        with reading(session) as reader:
+            assert reader is session
+            assert reader.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.entity == MARK)) == 1
+        session.rollback()
+    assert effects(sessions) == 0
 
 
 # --- PostgreSQL: the heartbeat keeps the lease ------------------------------------------------------

@@ -47,7 +47,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -365,15 +365,48 @@ def checkpoint(session: Session) -> None:
     if not isinstance(lease, _Lease):
         session.flush()
         return
-    if not _extend(session, lease.job, lease.run, lease.clock()):
-        raise LeaseLost(
-            f"job {lease.job.name}: another worker took the job over (its lease had expired); "
-            "the work since the last checkpoint was rolled back"
-        )
+    _renewed_or_lost(session, lease, "at a checkpoint")
     session.commit()
     if session.get_bind().dialect.name == "sqlite":
         time.sleep(CHECKPOINT_PAUSE_SECONDS)
     session.connection()  # the next batch begins now (on SQLite: holds the write lock again)
+
+
+@contextlib.contextmanager
+def reading(session: Session) -> Iterator[Session]:
+    """Read for long without keeping writers waiting: a read-only session beside a job's own.
+
+    For jobs that compute much and write little (rollups, statistics). In a running job
+    it commits the work so far like :func:`checkpoint` (renewing the lease) and yields a
+    read-only session on the same database: on SQLite it never takes the write lock
+    (WAL lets it read while others write), so the job does not hold writers up while it
+    reads. When the block ends the job's own transaction begins again and the lease is
+    renewed (:class:`LeaseLost` if another worker took the job over meanwhile). Keep one
+    block shorter than the job's ``timeout``.
+
+    Outside a run (a test calling the job's function in its own transaction) it yields
+    ``session`` itself, so the reads see the caller's uncommitted rows.
+    """
+    lease = session.info.get(LEASE_INFO_KEY)
+    if not isinstance(lease, _Lease):
+        yield session
+        return
+    _renewed_or_lost(session, lease, "before it began reading")
+    session.commit()
+    info = {key: value for key, value in session.info.items() if key != LEASE_INFO_KEY}
+    engine = session.get_bind().engine
+    with Session(bind=engine.execution_options(ordo_read_only=True), info=info) as reader:
+        yield reader
+    session.connection()
+    _renewed_or_lost(session, lease, "while it was reading")
+
+
+def _renewed_or_lost(session: Session, lease: _Lease, when: str) -> None:
+    if not _extend(session, lease.job, lease.run, lease.clock()):
+        raise LeaseLost(
+            f"job {lease.job.name}: another worker took the job over {when} (its lease had expired); "
+            "the work since the last checkpoint was rolled back"
+        )
 
 
 def _regular_next(session: Session, job: Job, started: dt.datetime) -> dt.datetime:

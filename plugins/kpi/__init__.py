@@ -59,7 +59,7 @@ _APIS = ("api_metrics", "api_targets", "api_feedback", "api_supervision", "api_r
 #: The modules that send notifications; each lists its templates in ``NOTIFICATIONS``.
 _NOTIFYING = ("rules", "surveys", "feedback", "reports", "supervision")
 #: The modules with scheduled jobs; each lists them in ``JOBS``.
-_SCHEDULED = ("rules", "surveys", "feedback", "reports", "supervision")
+_SCHEDULED = ("rules", "surveys", "feedback", "reports", "supervision", "rollups")
 #: The modules contributing kpi's own metrics; each lists them in ``METRICS``.
 _MEASURING = ("core_metrics", "surveys", "feedback")
 #: kpi's screens share one drop-down menu in the navigation bar.

@@ -28,7 +28,7 @@ from core.labels import N_
 from core.models import User
 from core.settings import session_registry
 from core.web import db
-from plugins.kpi import engine, flow, periods
+from plugins.kpi import engine, flow, periods, rollups
 from plugins.kpi.dashboard_views import (
     TREND_LENGTH,
     amber_band,
@@ -57,6 +57,15 @@ class PeriodQuerySchema(Schema):
     date = fields.String(metadata={"description": "A day of the period (YYYY-MM-DD; default today)."})
     start = fields.String(metadata={"description": "First day of a custom period (YYYY-MM-DD)."})
     end = fields.String(metadata={"description": "Last day of a custom period, inclusive (YYYY-MM-DD)."})
+
+
+class MetricListQuerySchema(PeriodQuerySchema):
+    """The period, and whether to compute every figure now."""
+
+    live = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Compute every figure now instead of reading fresh rollups (slower)."},
+    )
 
 
 class BreakdownQuerySchema(PeriodQuerySchema):
@@ -118,6 +127,10 @@ class MetricListSchema(Schema):
     """Every enabled metric over a period."""
 
     period = fields.Nested(PeriodSchema, required=True)
+    computed_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When the rolled-up figures were computed; null when all were computed now."},
+    )
     items = fields.List(fields.Nested(MetricSchema), required=True)
 
 
@@ -247,20 +260,26 @@ def _metric_out(
 
 
 @blp.route("/metrics", methods=["GET"])
-@blp.arguments(PeriodQuerySchema, location="query")
+@blp.arguments(MetricListQuerySchema, location="query")
 @blp.response(200, MetricListSchema)
 @errors(blp, 401, 403, 422)
 def list_metrics(args: dict[str, Any]) -> dict[str, Any]:
-    """Every enabled metric over the period (default: this month) in the caller's scope, with target and mark."""
+    """Every enabled metric over the period (default: this month) in the caller's scope, with target and mark.
+
+    Read from the period's fresh rollups where there are some (``computed_at`` says when
+    they were computed), else computed now; ``live=true`` always computes now.
+    """
     user, session = _reader(), db()
     period = _period()
     band = amber_band(session)
     dimensions = engine.collect_dimensions(session_registry(session))
-    items = []
-    for metric in engine.collect_metrics(session_registry(session)).values():
-        value = engine.measure(session, metric, period, viewer=user)
-        items.append(_metric_out(metric, value, target_for(session, metric, user), band, dimensions))
-    return {"period": _period_out(period), "items": items}
+    metrics = engine.collect_metrics(session_registry(session))
+    values, computed_at = rollups.measure_all(session, metrics, period, viewer=user, live=args["live"])
+    items = [
+        _metric_out(metric, values[key], target_for(session, metric, user), band, dimensions)
+        for key, metric in metrics.items()
+    ]
+    return {"period": _period_out(period), "computed_at": computed_at, "items": items}
 
 
 @blp.route("/metrics/<key>", methods=["GET"])

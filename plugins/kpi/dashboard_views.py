@@ -3,10 +3,12 @@
 Why: managers read the indicators the procedures evaluate people and departments by.
 The dashboard shows one tile per metric the enabled plugins contribute — value, target
 and a red/amber/green mark — for a period picked as a day, week, month, quarter or custom
-days. It runs ONE aggregate query per metric (no trends there), so it stays under a
-second over a million orders. The metric page adds the formula, a 12-period trend (SVG),
-a breakdown by any allowed dimension (table + bars), and links every number to the
-drill-down: the orders behind it, optionally only those pulling the metric the wrong way.
+days. It reads the period's rollups (:mod:`plugins.kpi.rollups`, refreshed by a job)
+while they are fresh, else runs one aggregate query per metric, so it stays under a
+second over a million orders; "compute now" (``live=1``) always computes. The metric
+page adds the formula, a 12-period trend (SVG), a breakdown by any allowed dimension
+(table + bars), and links every number to the drill-down: the orders behind it,
+optionally only those pulling the metric the wrong way.
 Every table downloads as CSV or XLSX (:mod:`plugins.kpi.exports`).
 
 Everything is computed with ``viewer=current user``: a branch manager's dashboard counts
@@ -33,7 +35,7 @@ from core.settings import get_setting, session_registry
 from core.views.common import PAGE_SIZES, Page, current_actor, permission_required
 from core.views.labels import status_label, translate
 from core.web import db
-from plugins.kpi import charts, engine, exports, flow, periods
+from plugins.kpi import charts, engine, exports, flow, periods, rollups
 from plugins.kpi.errors import KpiError
 from plugins.kpi.hookspecs import Dimension, Metric, Period
 from plugins.kpi.views import bp
@@ -173,15 +175,29 @@ class Tile:
     mark: str | None
 
 
-def tiles(session: Session, viewer: User, period: Period) -> list[Tile]:
-    """Every enabled metric over ``period`` as ``viewer`` sees it: one aggregate query each."""
+def tiles(
+    session: Session, viewer: User, period: Period, *, live: bool = False
+) -> tuple[list[Tile], dt.datetime | None]:
+    """Every enabled metric over ``period`` as ``viewer`` sees it, and when its figures were rolled up.
+
+    From the period's fresh rollups where there are some (:mod:`plugins.kpi.rollups`),
+    else one aggregate query per metric; ``live`` always computes. The time is None when
+    every figure was computed now.
+    """
     band = amber_band(session)
+    metrics = engine.collect_metrics(session_registry(session))
+    values, computed_at = rollups.measure_all(session, metrics, period, viewer=viewer, live=live)
     found = []
-    for metric in engine.collect_metrics(session_registry(session)).values():
-        value = engine.measure(session, metric, period, viewer=viewer)
+    for key, metric in metrics.items():
+        value = values[key]
         target = target_for(session, metric, viewer)
         found.append(Tile(metric, value, target, engine.mark(metric, value.value, target, band)))
-    return found
+    return found, computed_at
+
+
+def live_requested() -> bool:
+    """Whether the request asks for figures computed now (``live=1``) rather than rolled up."""
+    return (request.args.get("live") or "").strip().lower() in ("1", "true", "yes")
 
 
 def _period_or_error() -> tuple[Period | None, str | None]:
@@ -285,11 +301,14 @@ def dashboard() -> Any:
             ),
             400,
         )
-    found = tiles(session, user, period)
+    live = live_requested()
+    found, computed_at = tiles(session, user, period, live=live)
     return render_template(
         "kpi/dashboard.html",
         groups=_grouped(found),
         period=period,
+        computed_at=computed_at,
+        live=live,
         args=period_args(period),
         picker=_picker(period),
         title=_("KPI dashboard"),
@@ -334,7 +353,7 @@ def dashboard_export(fmt: str) -> Any:
             period.start,
             period.end,
         ]
-        for t in tiles(session, user, period)
+        for t in tiles(session, user, period, live=live_requested())[0]
     ]
     return exports.export_response(fmt, f"kpi-dashboard-{period.start.isoformat()}", header, rows)
 

@@ -64,6 +64,7 @@ QUARTERLY_ACTIVE_DAYS = "kpi.surveys.quarterly_active_days"
 COMPLAINT_DAYS = "kpi.complaints.due_days"
 SAMPLE_SIZE = "kpi.supervision.sample_size"
 FINDING_DAYS = "kpi.supervision.correction_days"
+ROLLUP_MAX_AGE = "kpi.dashboard.rollup_max_age"
 
 SETTINGS = (
     Setting(
@@ -74,6 +75,19 @@ SETTINGS = (
         N_("A value that misses its target by at most this share of the target is amber; further off, red."),
         minimum=0,
         maximum=100,
+    ),
+    Setting(
+        ROLLUP_MAX_AGE,
+        int,
+        30,
+        N_("KPI: minutes the dashboard may show rolled-up figures"),
+        N_(
+            "The dashboard reads the figures the rollup job computes (every 10 minutes for the current periods, "
+            "nightly for past ones) while they are at most this old; past periods may be a day older. "
+            "0 always computes live."
+        ),
+        minimum=0,
+        maximum=1440,
     ),
     Setting(
         DAILY_REPORT_ROLES,

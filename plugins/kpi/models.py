@@ -1,8 +1,9 @@
 """The kpi plugin's tables: targets, reward/alert rules, surveys, complaints, visits,
 supervision samples and findings, and the archive of generated reports.
 
-Metrics themselves are not stored: they are computed from the other plugins' records
-whenever asked (:mod:`plugins.kpi.engine`). What is stored is what people decide or
+Metrics are computed from the other plugins' records (:mod:`plugins.kpi.engine`); only
+their rollups are kept, a cache the dashboard reads so it stays fast over millions of
+orders (:mod:`plugins.kpi.rollups`). What is stored is what people decide or
 answer: targets (KP-2), rule results (KP-2), survey answers, complaints and follow-up
 visits (KP-6), supervision samples, checks and findings (KP-5), and each daily or
 monthly report as it was sent (KP-4).
@@ -294,3 +295,49 @@ class KpiReport(Base):
     xlsx_size: Mapped[int] = mapped_column(default=0)
     #: How many people it was sent to.
     recipients: Mapped[int] = mapped_column(default=0)
+
+
+class KpiRollupPeriod(Base):
+    """A day, week, month or quarter whose metrics were rolled up, and when (the rollups' age).
+
+    ``metrics`` lists the metric keys computed (comma-separated): a metric missing there
+    (its plugin enabled since) is computed live.
+    """
+
+    __tablename__ = "kpi_rollup_period"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    start: Mapped[dt.date] = mapped_column(primary_key=True)
+    end: Mapped[dt.date]
+    computed_at: Mapped[dt.datetime]
+    metrics: Mapped[str] = mapped_column(Text, default="")
+    #: How long computing took (milliseconds), shown on the Jobs screen's log and in the docs.
+    milliseconds: Mapped[int] = mapped_column(default=0)
+
+
+class KpiRollup(Base):
+    """One metric's sums over one period for one combination of the data-scope columns.
+
+    A derived cache, rebuilt from the facts by :mod:`plugins.kpi.rollups`: the order's
+    branch, department, owner and creator (``has_order``), or for facts without an order
+    their customer's branch and owner, are what the data scopes filter on, so a viewer's
+    scope applies to these rows as it does to orders. No foreign keys: rows are replaced
+    wholesale at each refresh.
+    """
+
+    __tablename__ = "kpi_rollup"
+    __table_args__ = (Index("ix_kpi_rollup_period_metric", "kind", "start", "metric"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    start: Mapped[dt.date]
+    metric: Mapped[str] = mapped_column(String(80))
+    has_order: Mapped[bool]
+    branch_id: Mapped[int | None]
+    department_id: Mapped[int | None]
+    owner_id: Mapped[int | None]
+    created_by_id: Mapped[int | None]
+    customer_branch_id: Mapped[int | None]
+    customer_owner_id: Mapped[int | None]
+    num: Mapped[Decimal] = mapped_column(Numeric(28, 6))
+    den: Mapped[Decimal] = mapped_column(Numeric(28, 6))
