@@ -273,6 +273,9 @@ def invoices_late(period: Period, *, shipments: bool = False) -> Select[Any]:
                 and_(earlier.invoice_date == BillingInvoice.invoice_date, earlier.id < BillingInvoice.id),
             ),
         )
+        # Correlated with the invoice even when nested in the shipments' subquery, where
+        # automatic correlation would see no invoice and compare every pair of invoices.
+        .correlate(BillingInvoice)
         .scalar_subquery()
     )
     first = _first_covered(BillingInvoice, previous, shipments)
