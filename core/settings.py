@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from core.contrib import Setting
@@ -61,18 +61,56 @@ def _setting(session: Session, key: str, registry: Registry | None) -> Setting:
     return setting
 
 
+#: ``session.info`` key of the stored values read in the session's current transaction.
+_STORED = "ordo_settings_stored"
+
+
+def _stored_values(session: Session) -> dict[str, Any]:
+    """Every stored setting value, read once per transaction (one query instead of one per call).
+
+    A request reads a dozen settings or more (an order's submission about twenty); the
+    values cannot change under a transaction's feet except through this session, so they
+    are kept until the transaction ends or the session flushes a changed setting.
+    """
+    stored = session.info.get(_STORED)
+    if stored is None:
+        stored = dict(session.execute(select(SettingValue.key, SettingValue.value)).tuples().all())
+        session.info[_STORED] = stored
+    return stored
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_transaction_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction; a savepoint's end changes nothing
+        session.info.pop(_STORED, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_at_rollback(session: Session, _previous: Any) -> None:
+    session.info.pop(_STORED, None)  # a setting changed in a rolled-back savepoint is gone
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_settings(session: Session, _context: Any) -> None:
+    if _STORED in session.info and any(
+        isinstance(instance, SettingValue) for instance in (*session.new, *session.dirty, *session.deleted)
+    ):
+        session.info.pop(_STORED, None)
+
+
 def get_setting(session: Session, key: str, registry: Registry | None = None) -> Any:
     """The value of setting ``key``: the stored one, else its registered default.
 
     Hooks call ``get_setting(session, "plugin.key")``: sessions opened by Ordo carry
     their registry, so no registry needs passing around. Secrets are returned in clear
     here (the SMTP sender needs the password); only screens and the API mask them.
+    Stored values are read once per transaction (:func:`_stored_values`).
     """
     setting = (registry or session_registry(session)).settings.get(key)
     if setting is None:
         raise KeyError(f"no setting {key!r} is registered (is its plugin enabled?)")
-    stored = session.get(SettingValue, key)
-    value = setting.default if stored is None else stored.value
+    stored = _stored_values(session)
+    value = stored.get(key, setting.default)
     if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
         # SQLite's JSON column has numeric affinity: a stored 2.0 reads back as 2.
         value = float(value)
@@ -205,6 +243,7 @@ def _audit_value(setting: Setting, value: Any) -> Any:
 
 def _store(session: Session, setting: Setting, value: Any, actor: User | None) -> bool:
     """Store an already checked ``value``; False (and no audit entry) when nothing changes."""
+    session.info.pop(_STORED, None)
     stored = session.get(SettingValue, setting.key)
     old = setting.default if stored is None else stored.value
     if stored is not None and stored.value == value and type(stored.value) is type(value):
@@ -239,6 +278,7 @@ def set_setting(
 def reset_setting(session: Session, key: str, actor: User | None = None, registry: Registry | None = None) -> bool:
     """Forget the stored value of ``key`` so its default applies again; False if none was stored."""
     setting = _setting(session, key, registry)
+    session.info.pop(_STORED, None)
     stored = session.get(SettingValue, key)
     if stored is None:
         return False

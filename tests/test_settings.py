@@ -56,3 +56,45 @@ def test_a_whole_float_reads_back_as_a_float(session, admin, registry):
     session.expire_all()
     value = get_setting(session, "core.tolerance", registry)
     assert value == 2.0 and isinstance(value, float)
+
+
+def test_stored_values_are_read_once_per_transaction_and_never_stale(session, admin, registry, state):
+    """One query per transaction for every setting read in it; a change through this session,
+    a rolled-back savepoint or another session's commit is seen where it should be."""
+    from sqlalchemy import event
+
+    registry.settings = {
+        "core.review_days": Setting("core.review_days", int, 3, "Days to review"),
+        "core.port": Setting("core.port", int, 25, "Port"),
+    }
+    reads: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "FROM setting_value" in statement:
+            reads.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        session.commit()
+        for _ in range(3):
+            assert get_setting(session, "core.review_days", registry) == 3
+            assert get_setting(session, "core.port", registry) == 25
+        assert len(reads) == 1, "read once for the whole transaction"
+
+        set_setting(session, "core.review_days", 5, admin, registry)  # this session's change: seen at once
+        assert get_setting(session, "core.review_days", registry) == 5
+        savepoint = session.begin_nested()
+        set_setting(session, "core.port", 587, admin, registry)
+        assert get_setting(session, "core.port", registry) == 587
+        savepoint.rollback()
+        assert get_setting(session, "core.port", registry) == 25
+        assert get_setting(session, "core.review_days", registry) == 5
+        session.commit()
+
+        with state.sessions() as other, other.begin():  # another session commits a change
+            other.info["ordo_registry"] = registry
+            set_setting(other, "core.port", 2525, admin, registry)
+        assert get_setting(session, "core.port", registry) == 2525  # a new transaction reads anew
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
