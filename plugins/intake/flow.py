@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Select, delete, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from core.calendar import add_working_days, working_days_between
@@ -32,7 +32,7 @@ from core.notify.recipients import ToCustomer, ToRole
 from core.settings import get_setting, session_registry
 from core.workflow import Workflow
 from plugins.intake.models import IntakeFinding, IntakeOrder, IntakeProductRule
-from plugins.intake.precheck import run_rules, worst
+from plugins.intake.precheck import precheck_settings, run_rules, worst
 
 if TYPE_CHECKING:
     from core.plugins import Registry
@@ -197,28 +197,42 @@ def intake_record(session: Session, order: Order) -> IntakeOrder:
     return record
 
 
-def classify_regular(session: Session, order: Order) -> bool:
+def classify_regular(
+    session: Session, order: Order, rules: Mapping[int, IntakeProductRule | None] | None = None
+) -> bool:
     """Regular (常规) when every product is marked regular and the customer had it delivered before.
 
     "Delivered before" means an earlier order of the customer with that product reached
     *completed* (004 第5条: shipped to these requirements, with complete technical documents).
+    ``rules`` are the products' intake rules when the caller has read them already (the
+    pre-check's, :meth:`~plugins.intake.precheck.PrecheckSettings.line_rules`); else they
+    are read here. At most two queries, whatever the number of lines.
     """
     if not order.lines:
         return False
-    for line in order.lines:
-        rule = session.get(IntakeProductRule, line.product_id)
+    product_ids = {line.product_id for line in order.lines}
+    if rules is None:
+        rules = {rule.product_id: rule for rule in session.scalars(_product_rules(product_ids))}
+    for product_id in product_ids:
+        rule = rules.get(product_id)
         if rule is None or not rule.regular:
             return False
-        earlier = exists().where(
-            OrderLine.order_id == Order.id,
-            OrderLine.product_id == line.product_id,
+    delivered = session.scalars(
+        select(OrderLine.product_id)
+        .join(Order, OrderLine.order_id == Order.id)
+        .where(
+            OrderLine.product_id.in_(product_ids),
             Order.customer_id == order.customer_id,
             Order.status == "completed",
             Order.id != order.id,
         )
-        if not session.scalar(select(earlier)):
-            return False
-    return True
+        .distinct()
+    )
+    return product_ids <= set(delivered)
+
+
+def _product_rules(product_ids: set[int]) -> Select[tuple[IntakeProductRule]]:
+    return select(IntakeProductRule).where(IntakeProductRule.product_id.in_(product_ids))
 
 
 def localized_reasons(registry: Registry, findings: list[Finding], language: str) -> list[str]:
@@ -234,22 +248,33 @@ def localized_reasons(registry: Registry, findings: list[Finding], language: str
     return out
 
 
-def record_findings(session: Session, order: Order, pairs: list[tuple[str, Finding]]) -> None:
-    """Replace the order's kept findings with those of this pre-check (rule code, finding)."""
-    session.execute(delete(IntakeFinding).where(IntakeFinding.order_id == order.id))
-    for rule, finding in pairs:
-        session.add(
-            IntakeFinding(
-                order_id=order.id,
-                rule=rule,
-                plugin=finding.plugin,
-                level=finding.level,
-                message=finding.message[:1000],
-                msgid=getattr(finding, "msgid", "")[:500],
-                params={k: str(v) for k, v in (getattr(finding, "params", {}) or {}).items()},
-                field=finding.field,
-            )
-        )
+def record_findings(session: Session, order: Order, pairs: list[tuple[str, Finding]], *, first: bool = False) -> None:
+    """Replace the order's kept findings with those of this pre-check (rule code, finding).
+
+    ``first`` says the order has none kept yet (its intake record is being created: findings
+    are only kept with one), so there is nothing to delete. The rows are written with one
+    bulk INSERT, in the rules' order (their ids keep it); no IntakeFinding objects are left
+    in the session: readers query the table.
+    """
+    if not first:
+        session.execute(delete(IntakeFinding).where(IntakeFinding.order_id == order.id))
+    if not pairs:
+        return
+    rows = [
+        {
+            "order_id": order.id,
+            "rule": rule,
+            "plugin": finding.plugin,
+            "level": finding.level,
+            "message": finding.message[:1000],
+            "msgid": getattr(finding, "msgid", "")[:500],
+            "params": {k: str(v) for k, v in (getattr(finding, "params", {}) or {}).items()},
+            "field": finding.field,
+        }
+        for rule, finding in pairs
+    ]
+    # render_nulls: rows without a field stay in the same batch (one statement for all).
+    session.execute(insert(IntakeFinding).execution_options(render_nulls=True), rows)
 
 
 def keep_findings(session: Session, order: Order, registry: Registry | None = None) -> list[Finding]:
@@ -259,21 +284,34 @@ def keep_findings(session: Session, order: Order, registry: Registry | None = No
     when, and the order is classified (regular or not). Used on submission, after a
     clerk's correction and when an order reaches the manual check without a pre-check.
     """
+    return _keep_findings(session, order, registry)[1]
+
+
+def _keep_findings(
+    session: Session, order: Order, registry: Registry | None = None
+) -> tuple[IntakeOrder, list[Finding]]:
+    """:func:`keep_findings`, also giving intake's record of the order."""
     registry = registry or session_registry(session)
-    pairs = run_rules(session, order, registry)
+    settings = precheck_settings(session, registry)
+    pairs = run_rules(session, order, settings=settings)
     findings = [f for _, f in pairs]
+    # Classified before the record is touched, so a new record is inserted whole, not updated after.
+    regular = classify_regular(session, order, settings.line_rules(order))
     record = intake_record(session, order)
+    first = inspect(record).pending
     record.precheck_level = worst(findings)
     record.prechecked_at = dt.datetime.now(dt.UTC)
-    record.regular = classify_regular(session, order)
-    record_findings(session, order, pairs)
-    return findings
+    record.regular = regular
+    record_findings(session, order, pairs, first=first)
+    return record, findings
 
 
 def precheck_and_route(session: Session, order: Order, registry: Registry | None = None) -> Transition:
     """Pre-check ``order`` (waiting in ``intake.precheck``) and move it on: rejected, or the next step."""
     registry = registry or session_registry(session)
-    findings = keep_findings(session, order, registry)
+    # ``_record`` is held while the order moves: the session keeps objects only while they are
+    # referenced, and opening the manual check (a hook of the move) would read it again.
+    _record, findings = _keep_findings(session, order, registry)
     workflow = Workflow(registry, session)
     rejects = [f for f in findings if f.level == "reject"]
     if rejects:

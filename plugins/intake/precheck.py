@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from flask import has_app_context
 from flask_babel import gettext
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from core.calendar import add_working_days
 from core.clock import company_now, day_start
@@ -35,7 +35,7 @@ from core.settings import get_setting as _get_setting
 from core.settings import session_registry
 from plugins.intake.limits import ordered_in_period, period_name, plain_quantity, purchase_limits_for
 from plugins.intake.models import IntakeCustomerProfile, IntakeProductRule
-from plugins.intake.pricing import order_day, price_for_line
+from plugins.intake.pricing import AppliedPrice, PriceBook, customer_price_book, order_day
 
 if TYPE_CHECKING:
     from core.plugins import Registry
@@ -50,11 +50,72 @@ CLOSED = ("cancelled", "rejected")
 
 @dataclass
 class PrecheckSettings:
-    """What a rule may read besides the order: settings (by key) and today's company date."""
+    """What a rule may read besides the order: settings (by key), today's company date, and
+    the master data the built-in rules share, read once per pre-check run.
+
+    One object serves one run of the rules on one order (:func:`run_rules`). Customer
+    profiles, product rules, price books and lead-time dates are read on first use and
+    kept, so rules looking at every line do not query once per line and rule.
+    """
 
     session: Session
     registry: Registry
     today: dt.date
+    _profiles: dict[int, IntakeCustomerProfile | None] = field(default_factory=dict, init=False, repr=False)
+    _product_rules: dict[int, IntakeProductRule | None] = field(default_factory=dict, init=False, repr=False)
+    _price_books: dict[tuple[int | None, dt.date, str], PriceBook] = field(default_factory=dict, init=False, repr=False)
+    _earliest: dict[tuple[int, int | None], dt.date] = field(default_factory=dict, init=False, repr=False)
+
+    def customer_profile(self, customer_id: int | None) -> IntakeCustomerProfile | None:
+        """The customer's intake profile (``None``: none, or no customer), read once per run."""
+        if customer_id is None:
+            return None
+        if customer_id not in self._profiles:
+            self._profiles[customer_id] = self.session.get(IntakeCustomerProfile, customer_id)
+        return self._profiles[customer_id]
+
+    def product_rules(self, product_ids: Iterable[int | None]) -> dict[int, IntakeProductRule | None]:
+        """The intake rule of each product (``None``: it has none); those not read yet in one query."""
+        wanted = {product_id for product_id in product_ids if product_id is not None}
+        missing = wanted - self._product_rules.keys()
+        if missing:
+            found = {
+                rule.product_id: rule
+                for rule in self.session.scalars(
+                    select(IntakeProductRule).where(IntakeProductRule.product_id.in_(missing))
+                )
+            }
+            self._product_rules.update({product_id: found.get(product_id) for product_id in missing})
+        return {product_id: self._product_rules[product_id] for product_id in wanted}
+
+    def line_rules(self, order: Order) -> dict[int, IntakeProductRule | None]:
+        """The intake rule of each of ``order``'s products (see :meth:`product_rules`)."""
+        return self.product_rules(line.product_id for line in order.lines)
+
+    def price_for_line(self, order: Order, line: OrderLine) -> AppliedPrice | None:
+        """Like :func:`plugins.intake.pricing.price_for_line`, from one price book per run."""
+        day = order_day(order)
+        key = (order.customer_id, day, order.currency)
+        book = self._price_books.get(key)
+        if book is None:
+            profile = self.customer_profile(order.customer_id)
+            book = customer_price_book(
+                self.session,
+                order.customer_id,
+                profile.group_id if profile is not None else None,
+                day,
+                order.currency,
+                [other.product_id for other in order.lines if other.product_id is not None],
+            )
+            self._price_books[key] = book
+        return book.price(line.product_id, line.quantity)
+
+    def earliest_date(self, lead_time_days: int, company_id: int | None) -> dt.date:
+        """The ``lead_time_days``-th working day after today in the company's calendar, counted once."""
+        key = (lead_time_days, company_id)
+        if key not in self._earliest:
+            self._earliest[key] = add_working_days(self.session, self.today, lead_time_days, company_id)
+        return self._earliest[key]
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value of setting ``key``, or ``default`` when no enabled plugin registers it."""
@@ -164,10 +225,6 @@ def check_required(session: Session, order: Order, settings: PrecheckSettings) -
     return _or_pass(found, N_("Key information is complete."))
 
 
-def _profile(session: Session, order: Order) -> IntakeCustomerProfile | None:
-    return session.get(IntakeCustomerProfile, order.customer_id) if order.customer_id else None
-
-
 def check_customer(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
     """The customer is active and not blocked (a blocked customer's reason is shown)."""
     customer = order.customer
@@ -175,7 +232,7 @@ def check_customer(session: Session, order: Order, settings: PrecheckSettings) -
         return [_finding("reject", N_("The customer does not exist."), "customer")]
     if not customer.active:
         return [_finding("reject", N_("Customer %(code)s is inactive."), "customer", code=customer.code)]
-    profile = _profile(session, order)
+    profile = settings.customer_profile(order.customer_id)
     if profile is not None and profile.blocked:
         reason = profile.blocked_reason.strip()
         if not reason:
@@ -213,7 +270,7 @@ def check_price(session: Session, order: Order, settings: PrecheckSettings) -> l
     for i, line in enumerate(order.lines):
         if line.product is None:
             continue
-        applied = price_for_line(session, order, line)
+        applied = settings.price_for_line(order, line)
         name = f"lines[{i}].unit_price"
         if applied is None:
             msgid = N_("Line %(line)s: no price applies to %(sku)s in %(currency)s.")
@@ -233,15 +290,12 @@ def check_price(session: Session, order: Order, settings: PrecheckSettings) -> l
     return _or_pass(found, N_("Every unit price is the applicable price."), "lines")
 
 
-def _rule(session: Session, product_id: int) -> IntakeProductRule | None:
-    return session.get(IntakeProductRule, product_id)
-
-
 def check_quantity(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
     """Each quantity lies within the product's minimum and maximum per order."""
+    rules = settings.line_rules(order)
     found: list[Finding] = []
     for i, line in enumerate(order.lines):
-        rule = _rule(session, line.product_id)
+        rule = rules.get(line.product_id)
         if rule is None or line.quantity is None:
             continue
         name, sku, quantity = f"lines[{i}].quantity", _sku(line), f"{line.quantity:f}"
@@ -264,7 +318,7 @@ def check_quantity(session: Session, order: Order, settings: PrecheckSettings) -
 
 def check_payment(session: Session, order: Order, settings: PrecheckSettings) -> list[Finding]:
     """The payment method is one the customer's profile allows (any when it lists none)."""
-    profile = _profile(session, order)
+    profile = settings.customer_profile(order.customer_id)
     allowed = [m.strip() for m in (profile.payment_methods if profile else "").split(",") if m.strip()]
     if allowed and order.payment_method not in allowed:
         msgid = N_("Payment method '%(method)s' is not allowed for this customer (%(allowed)s).")
@@ -284,12 +338,13 @@ def check_lead_time(session: Session, order: Order, settings: PrecheckSettings) 
     """The requested date is not sooner than each product's lead time in working days from today."""
     if order.requested_date is None:
         return _passed(N_("No requested date to check against lead times."), "requested_date")
+    rules = settings.line_rules(order)
     found: list[Finding] = []
     for i, line in enumerate(order.lines):
-        rule = _rule(session, line.product_id)
+        rule = rules.get(line.product_id)
         if rule is None or rule.lead_time_days <= 0:
             continue
-        earliest = add_working_days(session, settings.today, rule.lead_time_days, order.company_id)
+        earliest = settings.earliest_date(rule.lead_time_days, order.company_id)
         if order.requested_date < earliest:
             msgid = N_(
                 "Line %(line)s: %(sku)s needs %(days)s working days; the earliest date is %(earliest)s, "
@@ -320,10 +375,14 @@ def _same_lines(session: Session, order: Order, settings: PrecheckSettings) -> l
     if not order.lines:
         return []
     day = order_day(order)
-    query = select(Order).where(
-        Order.customer_id == order.customer_id,
-        Order.status.not_in(CLOSED),
-        Order.created_at >= day_start(day - dt.timedelta(days=window)),
+    query = (
+        select(Order)
+        .where(
+            Order.customer_id == order.customer_id,
+            Order.status.not_in(CLOSED),
+            Order.created_at >= day_start(day - dt.timedelta(days=window)),
+        )
+        .options(selectinload(Order.lines))
     )
     if order.id is not None:
         query = query.where(Order.id != order.id)
@@ -464,18 +523,30 @@ def precheck_rules(registry: Registry) -> list[PrecheckRule]:
     return rules
 
 
+def precheck_settings(
+    session: Session, registry: Registry | None = None, today: dt.date | None = None
+) -> PrecheckSettings:
+    """A new :class:`PrecheckSettings` for one run: ``registry`` defaults to the one that
+    opened ``session``, ``today`` to the company's date now."""
+    return PrecheckSettings(session, registry or session_registry(session), today or company_now().date())
+
+
 def run_rules(
-    session: Session, order: Order, registry: Registry | None = None, today: dt.date | None = None
+    session: Session,
+    order: Order,
+    registry: Registry | None = None,
+    today: dt.date | None = None,
+    settings: PrecheckSettings | None = None,
 ) -> list[tuple[str, Finding]]:
     """Run every enabled rule on ``order``; each finding with the code of the rule that gave it.
 
     ``registry`` defaults to the one that opened ``session``; ``today`` to the company's
-    date now.
+    date now. A caller that reads the same master data afterwards passes its own
+    ``settings`` (its ``registry`` and ``today`` then count) to share what the rules read.
     """
-    registry = registry or session_registry(session)
-    settings = PrecheckSettings(session, registry, today or company_now().date())
+    settings = settings or precheck_settings(session, registry, today)
     found: list[tuple[str, Finding]] = []
-    for rule in precheck_rules(registry):
+    for rule in precheck_rules(settings.registry):
         if settings.enabled(rule.code):
             found.extend((rule.code, finding) for finding in rule.check(session, order, settings))
     return found

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -94,17 +94,102 @@ def _valid_lists(session: Session, on: dt.date, currency: str | None) -> Any:
     )
 
 
-def _tier(session: Session, price_list: IntakePriceList, product_id: int, quantity: Decimal) -> Any:
-    return session.scalars(
-        select(IntakePriceListItem)
-        .where(
-            IntakePriceListItem.price_list_id == price_list.id,
-            IntakePriceListItem.product_id == product_id,
-            IntakePriceListItem.min_quantity <= quantity,
-        )
-        .order_by(IntakePriceListItem.min_quantity.desc())
-        .limit(1)
-    ).first()
+@dataclass
+class PriceBook:
+    """The price lists that may price one customer's orders on one day in one currency, read once.
+
+    Built by :func:`price_book` (or :func:`customer_price_book` when the customer's group is
+    known); :meth:`price` answers like :func:`applicable_price` for each product. The lists
+    are read once, the tiers of the products named up front in one query, those of any
+    other product on first use; the company's currency is read once, when a list price is
+    needed. For many lines of one order this replaces several queries per line.
+    """
+
+    session: Session
+    customer_id: int | None
+    on: dt.date
+    currency: str | None
+    #: The valid lists by kind (``"contract"``, then ``"group"``), each the latest ``valid_from`` first.
+    lists: list[tuple[str, list[IntakePriceList]]]
+    _tiers: dict[tuple[int, int], list[IntakePriceListItem]] = field(default_factory=dict, init=False, repr=False)
+    _read: set[int] = field(default_factory=set, init=False, repr=False)
+    _home: str | None = field(default=None, init=False, repr=False)
+
+    def read_tiers(self, product_ids: Iterable[int]) -> None:
+        """Read the items of ``product_ids`` in every list (one query for those not read yet)."""
+        wanted = set(product_ids) - self._read
+        list_ids = [price_list.id for _, lists in self.lists for price_list in lists]
+        if wanted and list_ids:
+            items = self.session.scalars(
+                select(IntakePriceListItem).where(
+                    IntakePriceListItem.price_list_id.in_(list_ids), IntakePriceListItem.product_id.in_(wanted)
+                )
+            )
+            touched: set[tuple[int, int]] = set()
+            for item in items:
+                key = (item.price_list_id, item.product_id)
+                self._tiers.setdefault(key, []).append(item)
+                touched.add(key)
+            for key in touched:
+                self._tiers[key].sort(key=lambda item: item.min_quantity, reverse=True)
+        self._read |= wanted
+
+    def _tier(self, price_list: IntakePriceList, product_id: int, quantity: Decimal) -> IntakePriceListItem | None:
+        """The list's item for the product with the highest ``min_quantity`` not above ``quantity``."""
+        tiers = self._tiers.get((price_list.id, product_id), ())
+        return next((item for item in tiers if item.min_quantity <= quantity), None)
+
+    def price(self, product_id: int, quantity: Decimal | int | str) -> AppliedPrice | None:
+        """The unit price for ``quantity`` of ``product_id`` (see :func:`applicable_price`)."""
+        qty = Decimal(str(quantity))
+        self.read_tiers([product_id])
+        for kind, lists in self.lists:
+            for price_list in lists:
+                item = self._tier(price_list, product_id, qty)
+                if item is not None:
+                    return AppliedPrice(item.unit_price, kind, price_list.currency, price_list, item.min_quantity)
+        product = self.session.get(Product, product_id)
+        if product is None:
+            return None
+        if self._home is None:
+            self._home = company_currency(self.session)
+        if self.currency is not None and self.currency.upper() != self._home:
+            return None
+        return AppliedPrice(product.list_price, "list", self._home)
+
+
+def customer_price_book(
+    session: Session,
+    customer_id: int | None,
+    group_id: int | None,
+    on: dt.date,
+    currency: str | None = None,
+    product_ids: Iterable[int] = (),
+) -> PriceBook:
+    """The :class:`PriceBook` of ``customer_id`` in group ``group_id`` (``None``: in none).
+
+    One query reads the customer's and its group's valid lists; the tiers of
+    ``product_ids`` are read with one more (none when no list is valid).
+    """
+    condition = IntakePriceList.customer_id == customer_id
+    if group_id is not None:
+        condition = or_(condition, IntakePriceList.customer_group_id == group_id)
+    valid = list(session.scalars(_valid_lists(session, on, currency).where(condition)))
+    lists = [("contract", [price_list for price_list in valid if price_list.customer_id == customer_id])]
+    if group_id is not None:
+        lists.append(("group", [price_list for price_list in valid if price_list.customer_group_id == group_id]))
+    book = PriceBook(session, customer_id, on, currency, lists)
+    book.read_tiers(product_ids)
+    return book
+
+
+def price_book(
+    session: Session, customer_id: int, on: dt.date, currency: str | None = None, product_ids: Iterable[int] = ()
+) -> PriceBook:
+    """The :class:`PriceBook` of ``customer_id`` (its group from its intake profile)."""
+    profile = session.get(IntakeCustomerProfile, customer_id)
+    group_id = profile.group_id if profile is not None else None
+    return customer_price_book(session, customer_id, group_id, on, currency, product_ids)
 
 
 def applicable_price(
@@ -119,25 +204,11 @@ def applicable_price(
 
     ``currency`` is the order's; lists in another currency are skipped, and the list
     price (kept in the company's currency) too. ``None`` when nothing prices the product
-    (unknown product, or only lists and a list price in other currencies).
+    (unknown product, or only lists and a list price in other currencies). To price many
+    products, use one :func:`price_book`.
     """
     qty = Decimal(str(quantity))
-    profile = session.get(IntakeCustomerProfile, customer_id)
-    candidates: list[tuple[str, Any]] = [("contract", IntakePriceList.customer_id == customer_id)]
-    if profile is not None and profile.group_id is not None:
-        candidates.append(("group", IntakePriceList.customer_group_id == profile.group_id))
-    for kind, condition in candidates:
-        for price_list in session.scalars(_valid_lists(session, on, currency).where(condition)):
-            item = _tier(session, price_list, product_id, qty)
-            if item is not None:
-                return AppliedPrice(item.unit_price, kind, price_list.currency, price_list, item.min_quantity)
-    product = session.get(Product, product_id)
-    if product is None:
-        return None
-    home = company_currency(session)
-    if currency is not None and currency.upper() != home:
-        return None
-    return AppliedPrice(product.list_price, "list", home)
+    return price_book(session, customer_id, on, currency, [product_id]).price(product_id, qty)
 
 
 def order_day(order: Order) -> dt.date:
