@@ -68,6 +68,20 @@ def _resolve(session: Session, model: type[Customer] | type[Product], key: str, 
     return session.scalar(select(model).where(getattr(model, key) == ref))
 
 
+def _products(session: Session, refs: list[int | str]) -> dict[int | str, Product]:
+    """The products named by ``refs`` (ids or SKUs), keyed by the reference, in one query each kind."""
+    ids = {ref for ref in refs if isinstance(ref, int)}
+    skus = {ref for ref in refs if isinstance(ref, str)}
+    found: dict[int | str, Product] = {}
+    if ids:
+        found.update({product.id: product for product in session.scalars(select(Product).where(Product.id.in_(ids)))})
+    if skus:
+        found.update(
+            {product.sku: product for product in session.scalars(select(Product).where(Product.sku.in_(skus)))}
+        )
+    return found
+
+
 def resolve_customer(session: Session, ref: int | str) -> Customer:
     """The active customer with code or id ``ref``; a field error otherwise."""
     customer = _resolve(session, Customer, "code", ref)
@@ -88,8 +102,9 @@ def build_lines(session: Session, lines: list[dict[str, Any]]) -> list[OrderLine
     built: list[OrderLine] = []
     if not lines:
         raise invalid({"lines": ["An order needs at least one line."]})
+    products = _products(session, [line["product"] for line in lines])
     for n, line in enumerate(lines):
-        product = _resolve(session, Product, "sku", line["product"])
+        product = products.get(line["product"])
         if product is None:
             errors[n] = {"product": [f"Unknown product {line['product']!r}."]}
             continue
