@@ -5,6 +5,13 @@ built-in plugins' tests and any third-party plugin's tests share these fixtures.
 Each test gets its own database, copied from a migrated template per plugin set
 (migrating once per set keeps the suite fast).
 
+The databases are SQLite files unless ``ORDO_DATABASE_URL`` names a PostgreSQL server
+(any database on it the user may run ``CREATE DATABASE`` from, e.g. the one
+``scripts/postgres`` starts): then each template is a PostgreSQL database and each test's
+database is made from it with ``CREATE DATABASE … TEMPLATE`` and dropped after the test.
+The variable is hidden from the tests themselves, so instances a test makes on its own
+(``ordo init`` in a temporary folder) stay SQLite files.
+
 Override ``ordo_plugins`` in a test module (or parametrize it) to choose plugins::
 
     @pytest.fixture
@@ -14,7 +21,11 @@ Override ``ordo_plugins`` in a test module (or parametrize it) to choose plugins
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -23,8 +34,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import make_url, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from core.app import create_app
 from core.db import make_engine
@@ -44,6 +56,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "req(id): the DOMAIN.md requirement this test proves")
 
 
+#: A PostgreSQL server to make the test databases on (``ORDO_DATABASE_URL``), or None for SQLite.
+SERVER_URL: str | None = (
+    os.environ["ORDO_DATABASE_URL"] if os.environ.get("ORDO_DATABASE_URL", "").startswith("postgresql") else None
+)
+
+
 class _Templates:
     """Migrated template databases, one per plugin set, made once per test session."""
 
@@ -52,6 +70,7 @@ class _Templates:
         self.made: dict[tuple[str, ...], Path] = {}
 
     def get(self, plugins: Sequence[str]) -> Path:
+        """The SQLite template file for ``plugins``."""
         key = tuple(sorted(plugins))
         if key not in self.made:
             path = self.folder / f"template-{'-'.join(key) or 'core'}.sqlite3"
@@ -63,11 +82,85 @@ class _Templates:
             self.made[key] = path
         return self.made[key]
 
+    def new_database(self, plugins: Sequence[str], folder: Path) -> str:
+        """A fresh database with ``plugins`` enabled; its URL."""
+        shutil.copy(self.get(plugins), folder / "ordo.sqlite3")
+        return f"sqlite:///{folder / 'ordo.sqlite3'}"
+
+    def drop(self, url: str) -> None:
+        """Nothing to do: a SQLite test database goes with its temporary folder."""
+
+    def close(self) -> None:
+        """Nothing to do: the template files go with the session's temporary folder."""
+
+
+class _PostgresTemplates(_Templates):
+    """Template databases on a PostgreSQL server; each test database is a copy of one.
+
+    Names carry this process's id, so xdist workers and concurrent runs never collide.
+    """
+
+    def __init__(self, folder: Path, server_url: str):
+        super().__init__(folder)
+        self.server = make_url(server_url)
+        self.admin = make_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        self.run = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:6]}"
+        self.templates: dict[tuple[str, ...], str] = {}
+        self.counter = itertools.count()
+        self.live: set[str] = set()
+
+    def _url(self, name: str) -> str:
+        return self.server.set(database=name).render_as_string(hide_password=False)
+
+    def _create(self, name: str, template: str | None = None) -> str:
+        with self.admin.connect() as connection:
+            clause = f' TEMPLATE "{template}"' if template else ""
+            connection.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+        self.live.add(name)
+        return self._url(name)
+
+    def template(self, plugins: Sequence[str]) -> str:
+        """The name of the migrated template database for ``plugins``."""
+        key = tuple(sorted(plugins))
+        if key not in self.templates:
+            digest = hashlib.sha1("-".join(key).encode()).hexdigest()[:8]
+            name = f"ordo_tpl_{self.run}_{digest}"
+            engine = make_engine(self._create(name), poolclass=NullPool)
+            initialise(engine, ADMIN_EMAIL, ADMIN_PASSWORD, company_name="Test Co.")
+            if key:
+                enable(engine, key)
+            engine.dispose()  # a template must have no connections when it is copied
+            self.templates[key] = name
+        return self.templates[key]
+
+    def new_database(self, plugins: Sequence[str], folder: Path) -> str:
+        return self._create(f"ordo_{self.run}_{next(self.counter)}", self.template(plugins))
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.live.discard(name or "")
+
+    def close(self) -> None:
+        for name in list(self.live):
+            self.drop(self._url(name))
+        self.admin.dispose()
+
 
 @pytest.fixture(scope="session")
-def ordo_templates(tmp_path_factory: pytest.TempPathFactory) -> _Templates:
-    """The per-session cache of migrated template databases."""
-    return _Templates(tmp_path_factory.mktemp("ordo-templates"))
+def ordo_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Templates]:
+    """The per-session cache of migrated template databases (SQLite files or PostgreSQL databases)."""
+    folder = tmp_path_factory.mktemp("ordo-templates")
+    templates = _PostgresTemplates(folder, SERVER_URL) if SERVER_URL else _Templates(folder)
+    yield templates
+    templates.close()
+
+
+@pytest.fixture(autouse=True)
+def _ordo_database_url_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see ``ORDO_DATABASE_URL``: instances they make themselves use their own folder."""
+    monkeypatch.delenv("ORDO_DATABASE_URL", raising=False)
 
 
 @pytest.fixture
@@ -80,18 +173,24 @@ def ordo_plugins() -> Sequence[str]:
 def make_app(ordo_templates: _Templates, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """A factory: ``make_app(["plugin", …], **flask_config)`` → an app on a fresh database."""
     made: list[Flask] = []
+    urls: list[str] = []
 
     def factory(plugins: Sequence[str] = (), **config: Any) -> Flask:
         folder = tmp_path / f"instance{len(made)}"
         folder.mkdir()
-        shutil.copy(ordo_templates.get(plugins), folder / "ordo.sqlite3")
-        app = create_app({"INSTANCE": folder, "TESTING": True, **config})
+        url = config.pop("DATABASE_URL", None)
+        if url is None:
+            url = ordo_templates.new_database(plugins, folder)
+            urls.append(url)
+        app = create_app({"INSTANCE": folder, "DATABASE_URL": url, "TESTING": True, **config})
         made.append(app)
         return app
 
     yield factory
     for app in made:
         app.extensions["ordo"].engine.dispose()
+    for url in urls:
+        ordo_templates.drop(url)
 
 
 @pytest.fixture
