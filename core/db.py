@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Numeric, create_engine, event
+from sqlalchemy import JSON, DateTime, MetaData, Numeric, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -122,6 +122,24 @@ def make_session_factory(
     """
     bind = engine.execution_options(ordo_read_only=True) if read_only else engine
     return sessionmaker(bind=bind, expire_on_commit=False, info={"ordo_registry": registry, "ordo_instance": instance})
+
+
+def sync_id_sequences(bind: Any, *tables: str) -> None:
+    """After rows were inserted with explicit ids, move each table's ``id`` sequence past them.
+
+    ``bind`` is a connection or session. Only PostgreSQL needs it (SQLite's INTEGER PRIMARY
+    KEY takes the largest id plus one anyway); elsewhere it does nothing.
+    """
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    if dialect.name != "postgresql":
+        return
+    for table in tables:
+        bind.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)"
+            )
+        )
 
 
 @contextmanager

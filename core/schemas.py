@@ -17,8 +17,9 @@ from core.db import Percent, Quantity, UnitPrice
 from core.models import CHANNELS, PAYMENT_METHODS, URGENCIES
 from core.models.user import DATA_SCOPES
 
-#: The largest id a database integer column holds (SQLite and PostgreSQL BIGINT).
-MAX_ID = 2**63 - 1
+#: The largest id the id columns hold on every backend: they are INTEGER, 32 bits on
+#: PostgreSQL (SQLite's would take 64); a larger one would fail there instead of not matching.
+MAX_ID = 2**31 - 1
 
 
 class Text(fields.String):

@@ -9,8 +9,8 @@ The databases are SQLite files unless ``ORDO_DATABASE_URL`` names a PostgreSQL s
 (any database on it the user may run ``CREATE DATABASE`` from, e.g. the one
 ``scripts/postgres`` starts): then each template is a PostgreSQL database and each test's
 database is made from it with ``CREATE DATABASE … TEMPLATE`` and dropped after the test.
-The variable is hidden from the tests themselves, so instances a test makes on its own
-(``ordo init`` in a temporary folder) stay SQLite files.
+The variable is taken out of the environment when this plugin loads, so instances a test
+makes on its own (``ordo init`` in a temporary folder) stay SQLite files.
 
 Override ``ordo_plugins`` in a test module (or parametrize it) to choose plugins::
 
@@ -56,10 +56,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "req(id): the DOMAIN.md requirement this test proves")
 
 
-#: A PostgreSQL server to make the test databases on (``ORDO_DATABASE_URL``), or None for SQLite.
-SERVER_URL: str | None = (
-    os.environ["ORDO_DATABASE_URL"] if os.environ.get("ORDO_DATABASE_URL", "").startswith("postgresql") else None
-)
+def _server_url() -> str | None:
+    """The PostgreSQL server of ``ORDO_DATABASE_URL``, or None; the variable is taken away.
+
+    Tests never see ``ORDO_DATABASE_URL`` (not even module fixtures, which run before any
+    function fixture could hide it): instances they make themselves use their own folder.
+    It moves to ``_ORDO_TEST_SERVER_URL`` so that xdist workers, started later, find it.
+    """
+    url = os.environ.pop("ORDO_DATABASE_URL", "") or os.environ.get("_ORDO_TEST_SERVER_URL", "")
+    if not url.startswith("postgresql"):
+        return None
+    os.environ["_ORDO_TEST_SERVER_URL"] = url
+    return url
+
+
+#: A PostgreSQL server to make the test databases on, or None for SQLite files.
+SERVER_URL = _server_url()
 
 
 class _Templates:
@@ -155,12 +167,6 @@ def ordo_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Templa
     templates = _PostgresTemplates(folder, SERVER_URL) if SERVER_URL else _Templates(folder)
     yield templates
     templates.close()
-
-
-@pytest.fixture(autouse=True)
-def _ordo_database_url_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see ``ORDO_DATABASE_URL``: instances they make themselves use their own folder."""
-    monkeypatch.delenv("ORDO_DATABASE_URL", raising=False)
 
 
 @pytest.fixture

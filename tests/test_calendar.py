@@ -265,9 +265,11 @@ def test_only_the_calendar_days_of_the_range_counted_are_read(session: Session, 
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         if "FROM calendar_day" in statement:
+            values = parameters.values() if isinstance(parameters, dict) else parameters  # (PostgreSQL: named)
             bounds.extend(
-                dt.date.fromisoformat(p) for p in parameters if isinstance(p, str) and len(p) == 10 and p[4] == "-"
+                dt.date.fromisoformat(p) for p in values if isinstance(p, str) and len(p) == 10 and p[4] == "-"
             )
+            bounds.extend(p for p in values if type(p) is dt.date)  # (PostgreSQL: dates as they are)
 
     engine = session.get_bind()
     event.listen(engine, "before_cursor_execute", capture)

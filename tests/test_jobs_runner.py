@@ -6,8 +6,8 @@ heartbeat thread; on SQLite the run's transaction holds the write lock from its 
 moment, so no other worker can look at the lease before the run has released it. Long jobs
 may commit in batches with :func:`core.jobs.checkpoint`.
 
-The PostgreSQL tests run when ``ORDO_TEST_POSTGRES_URL`` names a scratch database (they
-drop and recreate a schema ``ordo_jobs_<xdist worker>`` in it), e.g.
+The PostgreSQL tests run when ``ORDO_TEST_POSTGRES_URL`` (else the suite's ``ORDO_DATABASE_URL``)
+names a scratch database (they drop and recreate a schema ``ordo_jobs_<xdist worker>`` in it), e.g.
 ``postgresql+psycopg://ordo@/ordo_jobs?host=/tmp/pg``.
 
 The jobs come from a plugin made up in memory (:func:`core.contract.fake_plugin`); each
@@ -31,6 +31,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import testing
 from core.contract import fake_plugin
 from core.contrib import Job
 from core.db import Base, make_engine, make_session_factory, utcnow
@@ -60,7 +61,7 @@ T0 = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)  # Monday 09:00 in Chongqing
 MARK = "jobtest"
 #: Workers racing for one job.
 WORKERS = 4
-POSTGRES_URL = os.environ.get("ORDO_TEST_POSTGRES_URL", "")
+POSTGRES_URL = os.environ.get("ORDO_TEST_POSTGRES_URL", "") or (testing.SERVER_URL or "")
 
 
 def work(session: Session, now: dt.datetime) -> None:

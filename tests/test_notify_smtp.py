@@ -317,7 +317,7 @@ def test_a_worker_killed_between_handing_over_and_recording_never_sends_twice(se
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "ORDO_DATABASE_URL": state.instance.database_url},
     )
     # The server has the whole message when the worker dies, before it hears "250".
     running.mailbox.on_data = lambda: os.kill(child.pid, signal.SIGKILL)

@@ -42,7 +42,8 @@ def reopen(app: Flask) -> Iterator[Callable[[], Flask]]:
     made: list[Flask] = []
 
     def factory() -> Flask:
-        again = create_app({"INSTANCE": Path(app.instance_path), "TESTING": True})
+        url = app.extensions["ordo"].instance.database_url
+        again = create_app({"INSTANCE": Path(app.instance_path), "DATABASE_URL": url, "TESTING": True})
         made.append(again)
         return again
 

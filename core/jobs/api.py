@@ -19,6 +19,7 @@ from core.api.common import PageQuerySchema, commit, errors, json_body, read_jso
 from core.jobs.manage import JobRow, job_row, job_rows, request_run, require_manager, runs_query, update_job
 from core.models import JobRun
 from core.models.jobs import JOB_OUTCOMES
+from core.schemas import MAX_ID
 from core.services import ServiceError
 from core.services.paging import decode_cursor, encode_cursor
 from core.web import db, ordo
@@ -196,8 +197,8 @@ def list_runs(args: dict[str, Any], name: str) -> dict[str, Any]:
     job_row(db(), ordo().registry, name)  # 404 for an unknown job
     limit = args["limit"]
     stmt = runs_query(name, args.get("outcome")).limit(limit + 1)
-    if args.get("cursor"):
-        stmt = stmt.where(JobRun.id < _cursor_id(args["cursor"]))
+    if args.get("cursor") and (after := _cursor_id(args["cursor"])) <= MAX_ID:  # (every id is below a larger one)
+        stmt = stmt.where(JobRun.id < after)
     rows = list(db().scalars(stmt))
     next_cursor = encode_cursor(RUN_CURSOR, rows[limit - 1].id) if len(rows) > limit else None
     return {"items": [run_out(run) for run in rows[:limit]], "next_cursor": next_cursor}

@@ -33,6 +33,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from core.clock import company_now, day_start
+from core.db import sync_id_sequences
 from core.models import Branch, Customer, Order, OrderTransition, Role, User
 from core.security.passwords import hash_password
 from core.settings import session_registry
@@ -152,6 +153,7 @@ def history_surveys(session: Session, rng: random.Random, today: dt.date) -> int
         next_id += 1
     if surveys:
         session.execute(insert(KpiSurvey), surveys)
+        sync_id_sequences(session, KpiSurvey.__tablename__)
     if answers:
         session.execute(insert(KpiSurveyAnswer), answers)
     return len(surveys)

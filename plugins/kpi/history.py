@@ -52,6 +52,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from core.clock import company_now, day_start
+from core.db import sync_id_sequences
 from core.models import Branch, Company, Customer, Order, OrderLine, OrderTransition, Product, Role, User
 from core.models.user import user_role
 from core.settings import session_registry
@@ -404,6 +405,7 @@ def generate(
             if len(order_rows) >= batch:
                 flush()
     flush()
+    sync_id_sequences(session, Order.__tablename__, OrderLine.__tablename__, OrderTransition.__tablename__)
     return written
 
 

@@ -611,6 +611,7 @@ def _seed() -> None:
             for number, (code, name, kind, percent, cutoff, after, due, _parts) in enumerate(TERMS, start=1)
         ],
     )
+    core.db.sync_id_sequences(op.get_bind(), "billing_payment_term")  # the ids above were explicit
     instalment = sa.table(
         "billing_term_instalment", *(sa.column(c) for c in ("term_id", "sequence", "percent", "due_days"))
     )

@@ -464,6 +464,7 @@ def _seed() -> None:
             ],
         )
         op.bulk_insert(member, [{"template_id": number, "department_id": ids[c], "tier": t} for c, t in members])
+    core.db.sync_id_sequences(op.get_bind(), "review_department", "review_template")  # the ids above were explicit
     limit = sa.table("review_approval_limit", sa.column("role_code"), sa.column("max_amount"))
     op.bulk_insert(
         limit,
