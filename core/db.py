@@ -134,10 +134,11 @@ def sync_id_sequences(bind: Any, *tables: str) -> None:
     if dialect.name != "postgresql":
         return
     for table in tables:
+        quoted = dialect.identifier_preparer.quote(table)  # ("order" is a reserved word)
         bind.execute(
             text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)"
+                f"SELECT setval(pg_get_serial_sequence('{quoted}', 'id'), "
+                f"COALESCE((SELECT max(id) FROM {quoted}), 0) + 1, false)"
             )
         )
 
