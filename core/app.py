@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,9 +20,11 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import DBAPIError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
+from core.concurrency import is_retryable, pause, should_retry
 from core.config import load_instance
 from core.db import make_engine, make_session_factory
 from core.i18n import CORE_TRANSLATIONS, init_babel
@@ -80,6 +83,72 @@ class OrdoSessionInterface(SecureCookieSessionInterface):
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
 
 
+class OrdoFlask(Flask):
+    """Flask, dispatching a request again when its transaction lost a race (``core.concurrency``).
+
+    A serialization failure, deadlock or busy database raised while handling a request
+    rolls the request's session back; the request then runs again from its first
+    ``before_request`` hook with a fresh session and an empty ``g``, at most
+    ``MAX_ATTEMPTS`` times in all. Uploaded files are rewound so the next attempt reads
+    them whole. A request whose work reached outside the database
+    (``mark_external_effect``) is not run again.
+    """
+
+    def full_dispatch_request(self) -> Response:
+        """Dispatch the request; again (bounded) if its transaction lost a race.
+
+        A race lost on every attempt answers 503 with ``Retry-After``: nothing was saved
+        and the client may simply try again. Any other database error stays a 500.
+        """
+        attempt = 1
+        while True:
+            try:
+                return super().full_dispatch_request()
+            except DBAPIError as exc:
+                if should_retry(exc, attempt, g.get("db_session")):
+                    _reset_for_retry()
+                    time.sleep(pause(attempt))
+                    attempt += 1
+                    continue
+                if not is_retryable(exc):
+                    raise
+                self.logger.warning("%s %s lost its race %d times: %s", request.method, request.path, attempt, exc)
+                _reset_for_retry()
+                return self.finalize_request(_busy(), from_error_handler=True)
+
+
+def _reset_for_retry() -> None:
+    """Forget everything a failed attempt of this request did: session, ``g``, upload positions.
+
+    The request id stays: it names the request, whichever attempt's changes are kept.
+    """
+    close_session()
+    for key in list(vars(g)):
+        if key != "request_id":
+            g.pop(key, None)
+    for upload in request.files.values():
+        upload.stream.seek(0)
+
+
+def _busy() -> Response:
+    """The answer to a request that lost its race every time: 503, try again."""
+    from flask import render_template
+    from flask_babel import gettext as _
+
+    from core.api import error_response
+
+    if _is_api_path():
+        response = error_response(
+            503, "busy", _("The database was busy with other changes, so nothing was saved. Please try again.")
+        )
+    else:
+        referrer = request.referrer or ""
+        back = referrer if referrer.startswith(request.host_url) else "/"
+        response = Response(render_template("errors/busy.html", back=back), status=503, mimetype="text/html")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def proxy_count(config: Mapping[str, Any]) -> int:
     """How many reverse proxies in front of the app to trust: ``PROXY_FIX`` in the config,
     else ``ORDO_PROXY_FIX`` in the environment, else 0 (none: the app faces clients)."""
@@ -116,7 +185,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     plugins = config.pop("PLUGINS", None)
     registry = Registry(enabled_plugins(engine) if plugins is None else plugins)
 
-    app = Flask("core", instance_path=str(instance.path))
+    app = OrdoFlask("core", instance_path=str(instance.path))
     # Before any blueprint adds its rules: the rules bind their converter when added.
     app.url_map.converters["int"] = IdConverter
     app.session_interface = OrdoSessionInterface()

@@ -9,7 +9,6 @@ Enabled plugins add their own commands (``ordo <plugin> …``) through
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import installation, migrate
+from core import backup, installation, migrate
 from core.config import Instance, load_instance
 from core.db import make_engine, make_session_factory
 from core.models import ApiToken, Branch, Customer, Department, Role, User
@@ -540,28 +539,18 @@ def db_current(ctx: Context) -> None:
     click.echo(" ".join(sorted(migrate.current_revisions(ctx.engine))) or "(empty)")
 
 
-def _sqlite_path(ctx: Context) -> Path:
-    url = make_url(ctx.instance.database_url)
-    if url.get_backend_name() != "sqlite" or not url.database:
-        raise click.ClickException(
-            f"backup and restore handle SQLite here; for {url.get_backend_name()} use its own tools (pg_dump)"
-        )
-    return Path(url.database)
-
-
 @db.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @pass_ctx
 def db_backup(ctx: Context, path: Path) -> None:
-    """Copy the live database to PATH (SQLite online backup: safe while Ordo runs)."""
-    source_path = _sqlite_path(ctx)
-    if not source_path.exists():
-        raise click.ClickException(f"no database at {source_path}")
-    if path.exists():
-        raise click.ClickException(f"{path} exists; choose a new file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(source_path) as source, sqlite3.connect(path) as target:
-        source.backup(target)
+    """Copy the live database to PATH (safe while Ordo runs).
+
+    SQLite: the online backup API. PostgreSQL: pg_dump's custom format.
+    """
+    try:
+        backup.backup(ctx.instance.database_url, path)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"Backed up to {path}")
 
 
@@ -570,20 +559,22 @@ def db_backup(ctx: Context, path: Path) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_ctx
 def db_restore(ctx: Context, path: Path, yes: bool) -> None:
-    """Replace the database with the backup at PATH (checked first; atomic)."""
-    target_path = _sqlite_path(ctx)
+    """Replace the database with the backup at PATH (checked first; all or nothing).
+
+    Stop the servers and workers first.
+    """
+    url = ctx.instance.database_url
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as backup:
-            if backup.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                raise click.ClickException(f"{path} fails SQLite's integrity check")
-            backup.execute("SELECT version_num FROM alembic_version").fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise click.ClickException(f"{path} is not an Ordo database backup: {exc}") from None
-    if not yes:
-        click.confirm(f"Replace {target_path} with {path}? Everything since that backup is lost", abort=True)
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as backup, sqlite3.connect(target_path) as target:
-        backup.backup(target)
-    click.echo(f"Restored {target_path} from {path}")
+        backup.check(url, path)
+        if not yes:
+            click.confirm(
+                f"Replace {make_url(url).render_as_string()} with {path}? Everything since that backup is lost",
+                abort=True,
+            )
+        backup.restore(url, path)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Restored the database from {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -100,6 +100,9 @@ def environment(registry: Registry, language: str) -> Environment:
     translations = translations_for(registry, language)
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     env.globals["can_see"] = can_see  # field-level permissions (the request's user; none without)
+    # A data string (a plugin's label or help text) in the language; unlike ``_()`` it never
+    # %-formats, so a text holding "100 %" prints as written (as on screens).
+    env.globals["translate"] = lambda text: translations.gettext(text) if text else ""
     env.globals.update(
         {
             f"{kind}_label": _labeller(table, translations.gettext)

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.clock import company_now
+from core.concurrency import mark_external_effect
 from core.contrib import NotificationTemplate
 from core.db import utcnow
 from core.labels import N_
@@ -867,6 +868,7 @@ def ship(
     if not number and connector is not None and connector.book is not None:
         from plugins.logistics.connectors import ConnectorError
 
+        mark_external_effect(session)  # a booked pick-up is not undone by a rollback: never book twice
         try:
             number = str(connector.book(session, shipment) or "").strip()
         except ConnectorError as exc:

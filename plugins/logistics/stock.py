@@ -302,9 +302,15 @@ def _sellable_rows(session: Session, product_id: int, warehouse_id: int | None) 
 
 
 def _take(session: Session, row: LogisticsStock, wanted: Decimal) -> Decimal:
-    """Reserve up to ``wanted`` of ``row``'s free units atomically; returns what was taken."""
+    """Reserve up to ``wanted`` of ``row``'s free units atomically; returns what was taken.
+
+    On PostgreSQL the row is read ``FOR UPDATE``: it stays locked to this transaction, so
+    a concurrent reservation waits for it to end and then sees what is left (on SQLite
+    the write lock serialises reservations already). The conditional UPDATE guards the
+    free quantity either way.
+    """
     for _ in range(5):
-        session.refresh(row)
+        session.refresh(row, with_for_update=True)
         free = q3(row.on_hand - row.reserved)
         take = min(free, wanted)
         if take <= ZERO:
@@ -386,7 +392,9 @@ def reserve_order(session: Session, order: Order, actor: User | None = None) -> 
     if facts.backorder_closed_at is not None:
         return {}
     shipped = shipped_quantities(session, order.id)
-    for line in order.lines:
+    # Products in one order everywhere: two orders locking the same stock rows in
+    # opposite orders would deadlock on PostgreSQL.
+    for line in sorted(order.lines, key=lambda line: (line.product_id, line.id)):
         need = q3(line.quantity) - shipped.get(line.id, ZERO)
         reservations = list(
             session.scalars(

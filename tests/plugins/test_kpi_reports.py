@@ -278,6 +278,16 @@ def test_monthly_pdf_shows_every_metric_with_a_chart(session, week):
     assert "Monthly KPI report" in text and "2026-11" in text
 
 
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_monthly_pdf_prints_a_metric_description_holding_a_percent_sign(make_app, language):
+    # billing.collection_rate's description says "above 100 % when…": printed as is, not %-formatted.
+    app = make_app(["kpi", "billing"])
+    with app.extensions["ordo"].sessions() as s:
+        pdf = monthly_report_pdf(s, dt.date(2026, 11, 1), language)
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "100 %" in text
+
+
 def test_monthly_report_goes_out_once_on_the_first_working_day(session, seed):
     set_setting(session, flow.MONTHLY_REPORT_ROLES, "general_manager", registry=session_registry(session))
     gm = make_user(session, "gm@example.com", ["general_manager"], language="en")
