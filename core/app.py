@@ -31,6 +31,7 @@ from core.i18n import CORE_TRANSLATIONS, init_babel
 from core.installation import enabled_plugins
 from core.models import User
 from core.plugins import Registry
+from core.schemas import MAX_ID
 from core.security.tokens import bearer_token
 from core.web import OrdoState, actor, close_session, db
 
@@ -38,9 +39,10 @@ csrf = CSRFProtect()
 #: A request id a proxy may pass on: letters, digits and dashes, 8 to 64 of them.
 REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
-#: The ids ``<int:…>`` URL parts accept: what a database's signed 64-bit integer holds.
+#: The ids ``<int:…>`` URL parts accept: what an id column holds on every database
+#: (PostgreSQL's INTEGER is 32 bits; ``core.schemas.MAX_ID``).
 ID_MIN = 1
-ID_MAX = 2**63 - 1
+ID_MAX = MAX_ID
 
 #: Where the request's bearer-token lookup is kept (in the WSGI environ: one request only).
 _TOKEN_USER_KEY = "ordo.token_user_id"
@@ -48,9 +50,9 @@ _TOKEN_AUTHENTICATED_KEY = "ordo.token_authenticated"
 
 
 class IdConverter(IntegerConverter):
-    """The ``int`` URL converter, bounded to database ids (1 … 2**63-1).
+    """The ``int`` URL converter, bounded to database ids (1 … 2**31-1).
 
-    A larger number cannot be a row's id (and overflows SQLite's integer binding), so
+    A larger number cannot be a row's id (and overflows the database's integer), so
     such a URL matches no route: 404 on screens and in the API, never a 500. Bounds a
     route gives itself (``<int(min=5):n>``) still apply within these.
     """

@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core.models import User
+from core.schemas import MAX_ID
 
 
 def end_sessions(session: Session, user: User) -> None:
@@ -39,6 +40,6 @@ def parse_session_id(user_id: str) -> tuple[int, int] | None:
     if not sep or not ident.isascii() or not ident.isdigit() or not epoch.isascii() or not epoch.isdigit():
         return None
     number = int(ident)
-    if not 1 <= number <= 2**63 - 1 or len(epoch) > 19:
+    if not 1 <= number <= MAX_ID or len(epoch) > 19:
         return None
     return number, int(epoch)

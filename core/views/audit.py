@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core.models import AuditLog, Order, User
+from core.schemas import MAX_ID
 from core.services.audit import AuditFilters, audit_entries, change_rows
 from core.views.common import current_actor, paginate, permission_required, query_args, screen_blueprint
 from core.web import db
@@ -38,7 +39,7 @@ def read_filters() -> AuditFilters:
     args = request.args
     actor = args.get("actor", "").strip()
     return AuditFilters(
-        actor_id=int(actor) if actor.isdigit() and len(actor) < 19 else None,
+        actor_id=int(actor) if actor.isdigit() and len(actor) < 19 and int(actor) <= MAX_ID else None,
         entity=args.get("entity", "").strip() or None,
         action=args.get("action", "").strip() or None,
         date_from=_date("date_from"),
