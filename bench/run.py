@@ -43,6 +43,7 @@ from suite import Context, Row, log  # noqa: E402
 
 MEASUREMENTS = {
     "a": ("intake_api", "a. intake via HTTP API"),
+    "p": ("intake_api_pg", "a. intake via HTTP API (PostgreSQL)"),
     "b": ("intake_inprocess", "b. intake in-process"),
     "c": ("lifecycle", "c. lifecycle in-process"),
     "d": ("order_list", "d. order list latency"),
@@ -100,7 +101,7 @@ def hotspot_tables(profiles: dict[str, Any], top: int = 12) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about two minutes)")
-    parser.add_argument("--only", default="a,b,c,d,e", help="measurements to run, e.g. a,b (default: all)")
+    parser.add_argument("--only", default="a,p,b,c,d,e", help="measurements to run, e.g. a,b (default: all)")
     parser.add_argument(
         "--list-db", type=Path, help="an existing generated SQLite database for (d) and the invoice batch"
     )

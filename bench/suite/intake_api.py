@@ -38,8 +38,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_token(db: Path, email: str) -> str:
-    """A new API token for ``email`` (committed)."""
+def make_token(db: Path | str, email: str) -> str:
+    """A new API token for ``email`` (committed); ``db`` is a SQLite file or any database URL."""
     from sqlalchemy import select
     from sqlalchemy.orm import sessionmaker
 
@@ -47,7 +47,7 @@ def make_token(db: Path, email: str) -> str:
     from core.models import User
     from core.security.tokens import create_token
 
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(db if isinstance(db, str) else f"sqlite:///{db}")
     try:
         with sessionmaker(engine)() as session, session.begin():
             user = session.scalars(select(User).where(User.email == email)).one()
@@ -82,16 +82,27 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 class Server:
-    """``ordo serve --production --workers 1`` in a subprocess."""
+    """``ordo serve --production --workers N`` in a subprocess, on a SQLite file or any database URL."""
 
-    def __init__(self, db: Path, instance: Path, log_file: Path):
+    def __init__(self, db: Path | str, instance: Path, log_file: Path, workers: int = 1):
         self.port = free_port()
-        env = {**os.environ, "ORDO_DATABASE_URL": f"sqlite:///{db}", "ORDO_INSTANCE": str(instance)}
+        url = db if isinstance(db, str) else f"sqlite:///{db}"
+        env = {**os.environ, "ORDO_DATABASE_URL": url, "ORDO_INSTANCE": str(instance)}
         ordo = Path(sys.executable).parent / "ordo"
         command = [str(ordo)] if ordo.exists() else [sys.executable, "-c", "from core.cli import main; main()"]
         self.log = log_file.open("w")
         self.process = subprocess.Popen(
-            [*command, "serve", "--production", "--workers", "1", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                *command,
+                "serve",
+                "--production",
+                "--workers",
+                str(workers),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -116,6 +127,10 @@ class Server:
     def worker_pid(self) -> int | None:
         workers = children(self.process.pid)
         return workers[0] if workers else None
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn worker processes."""
+        return children(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()

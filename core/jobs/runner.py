@@ -203,13 +203,18 @@ def claim(
 
     One conditional UPDATE decides: the job must be due and enabled (unless ``force``)
     and its lease free or expired. Committed before the job runs, so other workers see
-    the lease at once.
+    the lease at once. On PostgreSQL the job's row is first locked ``FOR UPDATE SKIP
+    LOCKED``: a row another worker is claiming, renewing or releasing right now is
+    skipped at once instead of waited for (its lease is live anyway).
     """
     worker = worker[:WORKER_NAME_LENGTH]
     with sessions() as session, session.begin():
         conditions = [JobState.name == job.name, or_(JobState.lease_until.is_(None), JobState.lease_until < now)]
         if not force:
             conditions += [JobState.enabled.is_(True), JobState.next_run_at <= now]
+        free = session.scalar(select(JobState.name).where(*conditions).with_for_update(skip_locked=True))
+        if free is None:
+            return None
         taken = session.execute(
             update(JobState)
             .where(*conditions)
