@@ -14,15 +14,8 @@ once; a real SMTP server on loopback receives what the workers deliver. Afterwar
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import socket
 import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +24,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from process_helpers import Sink, free_port, post_json, start_ordo, wait_until_serving
 from sqlalchemy import func, select, update
 
 from core.app import create_app
@@ -43,30 +37,6 @@ from core.testing import ADMIN_EMAIL, order_payload, seed_master_data, token_for
 ALL_PLUGINS = ("intake", "review", "logistics", "billing", "kpi")
 ORDERS = 40
 CLIENTS = 6
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Sink:
-    """An SMTP handler that keeps every message's Message-ID."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd's hook name
-        """Keep the message's id."""
-        for line in envelope.content.decode("utf-8", "replace").splitlines():
-            if line.lower().startswith("message-id:"):
-                with self.lock:
-                    self.ids.append(line.split(":", 1)[1].strip())
-                break
-        return "250 Message accepted"
 
 
 @pytest.fixture
@@ -99,37 +69,12 @@ def shared(ordo_templates: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def start(args: list[str], shared: dict[str, Any], log: Path) -> subprocess.Popen[bytes]:
     """Start ``ordo ARGS`` on the shared instance and database, its output to ``log``."""
-    env = {**os.environ, "ORDO_INSTANCE": str(shared["folder"]), "ORDO_DATABASE_URL": shared["url"]}
-    with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "core.cli", *args], env=env, stdout=out, stderr=out)
-
-
-def wait_until_serving(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait until the server on ``port`` answers (or fail with its log)."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail(f"server on {port} did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+    return start_ordo(args, shared["folder"], shared["url"], log)
 
 
 def call(port: int, token: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """POST ``body`` as JSON to the server on ``port``; (status, JSON answer)."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+    return post_json(port, token, path, body)
 
 
 def place(port: int, token: str, number: int) -> int:

@@ -1,0 +1,95 @@
+"""Helpers for tests that run Ordo as real processes: servers, workers, an SMTP sink, HTTP calls."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Sink:
+    """An aiosmtpd handler that keeps every message's Message-ID (use with ``aiosmtpd.controller.Controller``)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd's hook name
+        """Keep the message's id."""
+        for line in envelope.content.decode("utf-8", "replace").splitlines():
+            if line.lower().startswith("message-id:"):
+                with self.lock:
+                    self.ids.append(line.split(":", 1)[1].strip())
+                break
+        return "250 Message accepted"
+
+
+def start_ordo(args: list[str], instance: Path, database_url: str, log: Path) -> subprocess.Popen[bytes]:
+    """Start ``ordo ARGS`` on ``instance`` and ``database_url`` in its own process group, output to ``log``.
+
+    Its own group, so :func:`kill_group` can SIGKILL a gunicorn master with its workers.
+    """
+    env = {**os.environ, "ORDO_INSTANCE": str(instance), "ORDO_DATABASE_URL": database_url}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "core.cli", *args], env=env, stdout=out, stderr=out, start_new_session=True
+        )
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Send ``sig`` to the process group of ``proc`` (it and every child), then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait(timeout=30)
+
+
+def wait_until_serving(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    """Wait until the server on ``port`` answers (or fail with its log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail(f"server on {port} did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+
+
+def post_json(
+    port: int, token: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[int, dict[str, Any]]:
+    """POST ``body`` as JSON with a bearer token to the server on ``port``; (status, JSON answer)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **(headers or {})},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
