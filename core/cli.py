@@ -577,5 +577,63 @@ def db_restore(ctx: Context, path: Path, yes: bool) -> None:
     click.echo(f"Restored the database from {path}")
 
 
+# --- audit -----------------------------------------------------------------------------
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Seal the audit log's hash chain and verify that the log is complete and unaltered."""
+
+
+@audit_group.command("seal")
+@pass_ctx
+def audit_seal(ctx: Context) -> None:
+    """Seal the entries written since the last sealing now (the core.audit_seal job does it every 5 minutes)."""
+    from core.services.audit_seal import seal
+
+    ctx.require_initialised()
+    with ctx.sessions()() as session, session.begin():
+        count = seal(session)
+    click.echo(f"Sealed {count} entries")
+
+
+def _anchor(value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    ident, _, digest = value.partition(":")
+    if not ident.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise click.BadParameter(
+            "give ENTRY:SEAL as `ordo audit verify` printed it, e.g. 1234:9f86d0…", param_hint="--expect"
+        )
+    return int(ident), digest
+
+
+@audit_group.command("verify")
+@click.option("--expect", default=None, metavar="ENTRY:SEAL", help="An anchor printed by an earlier verify.")
+@pass_ctx
+def audit_verify(ctx: Context, expect: str | None) -> None:
+    """Recompute the hash chain; exit 1 if an entry was changed, removed or slipped in."""
+    from core.services.audit_seal import verify
+
+    anchor = _anchor(expect)
+    ctx.require_initialised()
+    with ctx.ordo_sessions(ctx.registry(), read_only=True)() as session:
+        verdict = verify(session, anchor)
+    click.echo(f"Checked {verdict.checked} sealed entries; {verdict.unsealed} newer ones wait for sealing.")
+    for audit_id in verdict.altered:
+        click.echo(f"BROKEN at entry #{audit_id}: it was changed, or an entry just before it was removed or replaced")
+    for audit_id in verdict.removed:
+        click.echo(f"REMOVED: sealed entry #{audit_id} is gone")
+    for audit_id in verdict.inserted:
+        click.echo(f"INSERTED: entry #{audit_id} was written in behind the seals")
+    if verdict.anchor_mismatch:
+        click.echo(f"ANCHOR MISMATCH: {verdict.anchor_mismatch}")
+    if verdict.head_id is not None:
+        click.echo(f"Head: {verdict.head_id}:{verdict.head_hash}  (keep it elsewhere; pass it as --expect later)")
+    if not verdict.intact:
+        raise SystemExit(1)
+    click.echo("The audit log is complete and unaltered.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

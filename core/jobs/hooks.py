@@ -12,9 +12,10 @@ from typing import Any
 
 from flask import Flask
 
-from core.contrib import MenuItem, Permission
+from core.contrib import Job, MenuItem, Permission
 from core.hookspecs import hookimpl
 from core.jobs.manage import MANAGE
+from core.labels import N_
 from core.models import User
 
 
@@ -36,3 +37,15 @@ def ordo_register_blueprints(app: Flask) -> list[Any]:
     from core.jobs import api, views
 
     return [views.bp, api.blp]
+
+
+def _seal_audit_log(session: Any, now: Any) -> None:
+    from core.services.audit_seal import seal
+
+    seal(session, now)
+
+
+@hookimpl
+def ordo_register_jobs() -> list[Job]:
+    """``core.audit_seal``: extend the audit log's hash chain over new entries (every five minutes)."""
+    return [Job("core.audit_seal", "every:300", _seal_audit_log, label=N_("Seal the audit log (hash chain)"))]

@@ -3,7 +3,7 @@
 Importing this package registers every core table on :data:`core.db.Base.metadata`.
 """
 
-from core.models.audit import AuditLog
+from core.models.audit import AuditLog, AuditSeal
 from core.models.calendar import CALENDAR_DAY_KINDS, CalendarDay
 from core.models.company import Branch, Company, Department
 from core.models.files import ATTACHMENT_KINDS, IssuedDocument, OrderAttachment
@@ -34,6 +34,7 @@ __all__ = [
     "URGENCIES",
     "ApiToken",
     "AuditLog",
+    "AuditSeal",
     "Branch",
     "CalendarDay",
     "Company",

@@ -39,8 +39,23 @@ class AuditLog(Base):
     request_id: Mapped[str] = mapped_column(String(64), default="", index=True)
 
 
+class AuditSeal(Base):
+    """The hash chain over the audit log: entry ``audit_id``'s link (``core.services.audit_seal``).
+
+    ``hash`` = SHA-256 of the previous entry's hash and this entry's canonical content, so
+    changing, removing or slipping in an entry breaks every link after it. Written by the
+    ``core.audit_seal`` job in entry order; append-only like the log itself.
+    """
+
+    __tablename__ = "audit_seal"
+
+    audit_id: Mapped[int] = mapped_column(ForeignKey("audit_log.id"), primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 @event.listens_for(Session, "before_flush")
 def _refuse_audit_rewrites(session: Session, _context: Any, _instances: Any) -> None:
     for obj in list(session.dirty) + list(session.deleted):
-        if isinstance(obj, AuditLog):
+        if isinstance(obj, AuditLog | AuditSeal):
             raise PermissionError("the audit log is append-only")
