@@ -75,7 +75,7 @@ def _assert_consistent(session: Session, product_id: int, on_hand: Decimal) -> D
 
 
 @pytest.mark.req("LG-2")
-@pytest.mark.parametrize("threads", [2, 8, 32])
+@pytest.mark.parametrize("threads", [2, 8, 32, 64])
 def test_concurrent_confirmations_never_take_the_same_units_twice(
     threads: int, app: Flask, session: Session, state: Any, admin: User, seed: dict[str, Any]
 ) -> None:
@@ -113,7 +113,7 @@ def test_concurrent_confirmations_never_take_the_same_units_twice(
 
 
 @pytest.mark.req("LG-2")
-@pytest.mark.parametrize("threads", [2, 8, 32])
+@pytest.mark.parametrize("threads", [2, 8, 32, 64])
 @pytest.mark.parametrize("deferred", [False, True], ids=["immediate", "deferred"])
 def test_concurrent_reserve_line_calls_share_the_last_units(
     threads: int, deferred: bool, app: Flask, session: Session, state: Any, admin: User, seed: dict[str, Any]
