@@ -46,7 +46,6 @@ from sqlalchemy import (
     cast,
     exists,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -67,6 +66,7 @@ from plugins.billing.models import (
     BillingInvoiceDue,
     BillingPayment,
 )
+from plugins.kpi.history import insert_numbered, insert_rows
 from plugins.kpi.hookspecs import Metric, Period
 from plugins.kpi.sql import company_date
 
@@ -398,9 +398,7 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
             }
         )
         schedule.append((order, dues, payments))
-    ids = session.scalars(
-        insert(BillingInvoice).returning(BillingInvoice.id, sort_by_parameter_order=True), invoices
-    ).all()
+    ids = insert_numbered(session, BillingInvoice, invoices)
     due_rows: list[dict[str, Any]] = []
     payment_rows: list[dict[str, Any]] = []
     for invoice_id, (order, dues, payments), invoice in zip(ids, schedule, invoices, strict=True):
@@ -422,15 +420,14 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
                     "_invoice_id": invoice_id,
                 }
             )
-    session.execute(insert(BillingInvoiceDue), due_rows)
+    insert_rows(session, BillingInvoiceDue, due_rows)
     if not payment_rows:
         return
     targets = [row.pop("_invoice_id") for row in payment_rows]
-    payment_ids = session.scalars(
-        insert(BillingPayment).returning(BillingPayment.id, sort_by_parameter_order=True), payment_rows
-    ).all()
-    session.execute(
-        insert(BillingAllocation),
+    payment_ids = insert_numbered(session, BillingPayment, payment_rows)
+    insert_rows(
+        session,
+        BillingAllocation,
         [
             {
                 "invoice_id": invoice_id,

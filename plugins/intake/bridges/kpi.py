@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, exists, insert, literal, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, literal, or_, select
 from sqlalchemy.orm import Session
 
 from core import hookimpl
@@ -48,6 +48,7 @@ from core.models import Order, OrderTransition
 from core.settings import get_setting
 from plugins.intake.flow import CHECK_DAYS
 from plugins.intake.models import IntakeCorrection, IntakeCustomerGroup, IntakeCustomerProfile, IntakeOrder
+from plugins.kpi.history import insert_rows
 from plugins.kpi.hookspecs import ORDER_DIMENSIONS, Dimension, HistoryBatch, Metric, Period
 from plugins.kpi.sql import company_date
 
@@ -261,6 +262,5 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
                     "at": checked - dt.timedelta(minutes=rng.randint(2, 30)),
                 }
             )
-    session.execute(insert(IntakeOrder), records)
-    if corrections:
-        session.execute(insert(IntakeCorrection), corrections)
+    insert_rows(session, IntakeOrder, records)
+    insert_rows(session, IntakeCorrection, corrections)

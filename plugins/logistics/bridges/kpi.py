@@ -45,6 +45,7 @@ from core import hookimpl
 from core.clock import COMPANY_TIMEZONE
 from core.labels import N_
 from core.models import Customer, Order, OrderLine
+from plugins.kpi.history import insert_numbered, insert_rows
 from plugins.kpi.hookspecs import ORDER_DIMENSIONS, Dimension, Metric, Period, ReportSection
 from plugins.kpi.sql import company_date
 from plugins.logistics.models import (
@@ -406,9 +407,7 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
             planned.append((order, plan))
     if not shipments:
         return
-    ids = session.scalars(
-        insert(LogisticsShipment).returning(LogisticsShipment.id, sort_by_parameter_order=True), shipments
-    ).all()
+    ids = insert_numbered(session, LogisticsShipment, shipments)
     lines: list[dict[str, Any]] = []
     moves: list[dict[str, Any]] = []
     objections: list[dict[str, Any]] = []
@@ -471,12 +470,10 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
             )
         if delivered_at is not None and order.completed_at is not None and rng.random() < 0.015 and plan["lines"]:
             returns.append((order, plan, plan["lines"][0]))
-    session.execute(insert(LogisticsShipmentLine), lines)
-    session.execute(insert(LogisticsMove), moves)
-    if objections:
-        session.execute(insert(LogisticsObjection), objections)
-    if problems:
-        session.execute(insert(LogisticsException), problems)
+    insert_rows(session, LogisticsShipmentLine, lines)
+    insert_rows(session, LogisticsMove, moves)
+    insert_rows(session, LogisticsObjection, objections)
+    insert_rows(session, LogisticsException, problems)
     _history_returns(session, returns, batch.today)
 
 
@@ -519,9 +516,7 @@ def _history_returns(
                 "received_quantity": back,
             }
         )
-    ids = session.scalars(
-        insert(LogisticsReturn).returning(LogisticsReturn.id, sort_by_parameter_order=True), heads
-    ).all()
+    ids = insert_numbered(session, LogisticsReturn, heads)
     for return_id, body in zip(ids, bodies, strict=True):
         body["return_id"] = return_id
-    session.execute(insert(LogisticsReturnLine), bodies)
+    insert_rows(session, LogisticsReturnLine, bodies)

@@ -30,12 +30,13 @@ is enabled). ``ordo_kpi_history`` adds review's records to generated history ord
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, case, insert, literal, select, union_all
+from sqlalchemy import Select, case, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from core import hookimpl
@@ -43,6 +44,7 @@ from core.calendar import working_calendar
 from core.clock import COMPANY_TIMEZONE
 from core.labels import N_
 from core.settings import get_setting
+from plugins.kpi.history import insert_numbered, insert_rows
 from plugins.kpi.hookspecs import ORDER_DIMENSIONS, Dimension, HistoryBatch, Metric, Period
 from plugins.kpi.sql import company_date
 from plugins.review.flow import SLA_DAYS
@@ -188,18 +190,15 @@ def _company_day(instant: dt.datetime) -> dt.date:
     return instant.astimezone(COMPANY_TIMEZONE).date()
 
 
+def _next_day_start(day: dt.date) -> dt.datetime:
+    """The start of the company day after ``day``, in UTC."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), COMPANY_TIMEZONE).astimezone(dt.UTC)
+
+
 def _at(day: dt.date, rng: random.Random) -> dt.datetime:
     """A working-hours instant of the company day ``day``, in UTC."""
     clock = dt.time(rng.randint(9, 17), rng.randint(0, 59))
     return dt.datetime.combine(day, clock, COMPANY_TIMEZONE).astimezone(dt.UTC)
-
-
-def _inserted_ids(session: Session, model: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` in bulk and return their new ids in the rows' order."""
-    if not rows:
-        return []
-    result = session.execute(insert(model).returning(model.id, sort_by_parameter_order=True), rows)
-    return list(result.scalars().all())
 
 
 @hookimpl(optionalhook=True)
@@ -232,6 +231,8 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
     last = max(_company_day(order.confirmed_at) for order in batch.orders)
     longest = max((sla or default_sla) for _, sla, _ in departments.values())
     calendar = working_calendar(session, start=first, end=last + dt.timedelta(days=longest * 3 + 31))
+    add_working_days = functools.cache(calendar.add_working_days)  # many orders share their days
+    tomorrow_starts = functools.cache(_next_day_start)
 
     sheets: list[dict[str, Any]] = []
     plans: list[list[tuple[int, dt.date, dt.datetime, int | None]]] = []  # per sheet: tasks
@@ -248,19 +249,19 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
             final = number == rounds
             closed = confirmed if final else round_opened + dt.timedelta(seconds=span * 0.15)
             tasks = []
+            start = _company_day(round_opened)
             for code in codes:
                 if code not in departments:
                     continue
                 department_id, sla, role = departments[code]
-                start = _company_day(round_opened)
-                due = calendar.add_working_days(start, sla or default_sla)
+                due = add_working_days(start, sla or default_sla)
                 if rng.random() < LATE_TASKS:
-                    answered = _at(calendar.add_working_days(due, rng.randint(1, 2)), rng)
+                    answered = _at(add_working_days(due, rng.randint(1, 2)), rng)
                 else:
                     answered = round_opened + dt.timedelta(
                         seconds=(closed - round_opened).total_seconds() * rng.uniform(0.1, 0.8)
                     )
-                    if _company_day(answered) > due:
+                    if answered >= tomorrow_starts(due):  # answered after its due day
                         answered = _at(due, rng)
                 reviewers = batch.users.get(role) or everyone
                 tasks.append(
@@ -318,7 +319,7 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
                 }
             )
 
-    sheet_ids = _inserted_ids(session, ReviewSheet, sheets)
+    sheet_ids = insert_numbered(session, ReviewSheet, sheets)
     tasks_rows: list[dict[str, Any]] = []
     deciders: list[tuple[int | None, dt.datetime]] = []
     for sheet_id, sheet, tasks in zip(sheet_ids, sheets, plans, strict=True):
@@ -338,7 +339,7 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
                 }
             )
             deciders.append((reviewer, answered))
-    task_ids = _inserted_ids(session, ReviewTask, tasks_rows)
+    task_ids = insert_numbered(session, ReviewTask, tasks_rows)
     verdicts: list[dict[str, Any]] = [
         {
             "task_id": task_id,
@@ -353,7 +354,5 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
         for task_id, (reviewer, answered) in zip(task_ids, deciders, strict=True)
         if reviewer is not None
     ]
-    if verdicts:
-        session.execute(insert(ReviewVerdict), verdicts)
-    if requests:
-        session.execute(insert(ReviewChangeRequest), requests)
+    insert_rows(session, ReviewVerdict, verdicts)
+    insert_rows(session, ReviewChangeRequest, requests)
