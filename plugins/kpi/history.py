@@ -279,7 +279,7 @@ def _converter(column: Any, dialect: Any) -> Callable[[Sequence[Any]], Sequence[
     fast = _FAST_CONVERTERS.get((dialect.name, type(column.type)))
 
     def convert(values: Sequence[Any]) -> Sequence[Any]:
-        if values.count(values[0]) == len(values):
+        if values.count(values[0]) == len(values) and len(set(map(type, values))) == 1:  # (True == 1)
             return [processor(values[0])] * len(values)
         if fast is not None:
             sample = next((value for value in values if value is not None), None)

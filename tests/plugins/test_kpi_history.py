@@ -8,15 +8,18 @@ import datetime as dt
 import itertools
 from collections import Counter, defaultdict
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
 
 from core.models import Order, OrderLine, OrderTransition
+from core.models.system import SettingValue
 from core.settings import session_registry
 from core.testing import make_order, make_user
 from plugins.kpi.engine import EVERYONE, collect_metrics, measure
-from plugins.kpi.history import daily_counts, generate
+from plugins.kpi.history import daily_counts, generate, insert_numbered, insert_rows
+from plugins.kpi.models import KpiRule, KpiRuleResult
 from plugins.kpi.periods import period_of
 
 TODAY = dt.date(2026, 11, 20)
@@ -158,6 +161,79 @@ def test_without_master_data_it_refuses(session):
     with pytest.raises(ValueError):
         generate(session, orders=5, today=TODAY)
     assert session.scalar(select(func.count()).select_from(Order)) == 0
+
+
+def _rules(prefix: str) -> list[dict]:
+    """Rules with a datetime in another zone, microseconds, Decimals, booleans and a repeated value."""
+    shanghai = ZoneInfo("Asia/Shanghai")
+    return [
+        {
+            "name": f"{prefix} {n}",
+            "kind": "alert",
+            "metric": "orders.count",
+            "comparison": ">",
+            "threshold": Decimal(threshold),
+            "active": n % 2 == 0,
+            "created_at": at,
+        }
+        for n, (threshold, at) in enumerate(
+            (
+                ("1.5", dt.datetime(2026, 11, 20, 9, 30, tzinfo=shanghai)),
+                ("2.25", dt.datetime(2026, 11, 20, 1, 2, 3, 4, tzinfo=dt.UTC)),
+                ("2.25", dt.datetime(2026, 11, 20, 1, 2, 3, 4, tzinfo=dt.UTC)),
+            )
+        )
+    ]
+
+
+def _stored(session, prefix: str) -> list[tuple]:
+    """The rules' columns as the database holds them, without the name's prefix."""
+    rows = session.execute(
+        text(
+            "SELECT name, kind, metric, comparison, threshold, active, months, subject, note, created_at "
+            "FROM kpi_rule WHERE name LIKE :prefix ORDER BY id"
+        ),
+        {"prefix": f"{prefix} %"},
+    )
+    return [(row[0].split(" ", 1)[1], *row[1:]) for row in rows]
+
+
+def test_insert_rows_stores_what_an_orm_bulk_insert_stores(session):
+    session.execute(insert(KpiRule), _rules("orm"))
+    insert_rows(session, KpiRule, _rules("fast"))
+    orm, fast = _stored(session, "orm"), _stored(session, "fast")
+    assert fast == orm and len(fast) == 3
+    assert {row[6:9] for row in fast} == {(1, "company", "")}  # the scalar defaults
+
+    # A column whose values are equal but of different types is not converted as one value.
+    insert_rows(session, SettingValue, [{"key": "t.true", "value": True}, {"key": "t.one", "value": 1}])
+    values = dict(session.execute(select(SettingValue.key, SettingValue.value)).tuples().all())
+    assert values["t.true"] is True and type(values["t.one"]) is int and values["t.one"] == 1
+
+
+def test_insert_numbered_numbers_after_the_largest_id(session):
+    before = dt.datetime.now(dt.UTC)
+    existing = KpiRule(name="real", kind="alert", metric="orders.count", comparison=">", threshold=Decimal(1))
+    session.add(existing)
+    session.flush()
+    rules = [{key: value for key, value in rule.items() if key != "created_at"} for rule in _rules("numbered")]
+    ids = insert_numbered(session, KpiRule, rules)
+    assert ids == [existing.id + 1, existing.id + 2, existing.id + 3]
+    assert [rule["id"] for rule in rules] == ids
+    created = session.scalars(select(KpiRule.created_at).where(KpiRule.id.in_(ids))).all()
+    assert all(before <= at <= dt.datetime.now(dt.UTC) for at in created)  # the callable default, called
+    insert_rows(
+        session,
+        KpiRuleResult,
+        [{"rule_id": rule_id, "month": dt.date(2026, 10, 1), "subject_kind": "company"} for rule_id in ids],
+    )
+    months = session.execute(select(KpiRuleResult.rule_id, KpiRuleResult.month).order_by(KpiRuleResult.id)).all()
+    assert months == [(rule_id, dt.date(2026, 10, 1)) for rule_id in ids]
+    # The next row added the ordinary way gets the next id (PostgreSQL: the sequence moved on).
+    later = KpiRule(name="later", kind="alert", metric="orders.count", comparison=">", threshold=Decimal(1))
+    session.add(later)
+    session.flush()
+    assert later.id == ids[-1] + 1
 
 
 class TestWithAllPlugins:

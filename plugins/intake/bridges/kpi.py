@@ -32,6 +32,7 @@ about 6 % of checks late and about 3 % of orders corrected for an entry error.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -213,6 +214,8 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
     first = min(_company_day(order.received_at) for order in batch.orders)
     last = max(_company_day(order.received_at) for order in batch.orders)
     calendar = working_calendar(session, start=first, end=last + dt.timedelta(days=days * 3 + 31))
+    add_working_days = functools.cache(calendar.add_working_days)  # many orders share their days
+    day_end = functools.cache(_day_end)
     clerks = batch.users.get("order_clerk") or batch.users.get("sales_manager") or []
     records: list[dict[str, Any]] = []
     corrections: list[dict[str, Any]] = []
@@ -221,13 +224,13 @@ def ordo_kpi_history(session: Session, batch: HistoryBatch) -> None:
         received = order.received_at
         span = max((order.confirmed_at - received).total_seconds(), 3600.0)
         prechecked = received + dt.timedelta(minutes=rng.randint(1, 15))
-        due = calendar.add_working_days(_company_day(received), days)
+        due = add_working_days(_company_day(received), days)
         checked = prechecked + dt.timedelta(seconds=span * rng.uniform(0.05, 0.45))
-        if checked > _day_end(due):
-            checked = max(prechecked + dt.timedelta(minutes=20), _day_end(due) - dt.timedelta(hours=rng.randint(1, 6)))
+        if checked > day_end(due):
+            checked = max(prechecked + dt.timedelta(minutes=20), day_end(due) - dt.timedelta(hours=rng.randint(1, 6)))
         if rng.random() < LATE_CHECKS:
             # Late: the clerk got to it the working day after the due day.
-            after = calendar.add_working_days(due, 1)
+            after = add_working_days(due, 1)
             checked = dt.datetime.combine(after, dt.time(rng.randint(9, 16), rng.randint(0, 59)), COMPANY_TIMEZONE)
             checked = checked.astimezone(dt.UTC)
         clerk = rng.choice(clerks) if clerks else None
