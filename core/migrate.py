@@ -58,6 +58,22 @@ def upgrade(engine: Engine, plugins: Iterable[str], installed: dict[str, PluginI
             command.upgrade(alembic_config(connection, installed), target)
 
 
+def analyze_indexes(connection: Connection, names: Iterable[str]) -> None:
+    """Give SQLite's planner statistics for new indexes, if the database has any.
+
+    For migrations adding indexes: once a database was analysed (``sqlite_stat1``), an
+    index without figures may lose to an older one that has them. A database never
+    analysed is left so (SQLite then assumes an index is selective). Other databases
+    keep their statistics themselves.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    if connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first() is None:
+        return
+    for name in names:
+        connection.exec_driver_sql(f'ANALYZE "{name}"')
+
+
 def current_revisions(engine: Engine) -> set[str]:
     """The revisions the database is at."""
     with engine.connect() as connection:

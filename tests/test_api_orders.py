@@ -514,6 +514,17 @@ def test_cursor_pagination_visits_every_order_exactly_once(api: Caller, many: li
     assert (len(ids), sizes) == (7, [7])
 
 
+def test_the_list_is_newest_first_by_creation_time_whatever_the_ids(api: Caller, session, many: list[int]):
+    """Orders imported with their original dates are listed by those, not by id."""
+    start = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+    for n, order_id in enumerate(many):
+        session.get(Order, order_id).created_at = start + dt.timedelta(days=(n * 3) % 7)
+    session.commit()
+    expected = sorted(many, key=lambda i: ((many.index(i) * 3) % 7, i), reverse=True)
+    ids, sizes = _walk(api, "", limit=2)
+    assert ids == expected and sizes == [2, 2, 2, 1]
+
+
 def test_list_filters(api: Caller, many: list[int]):
     _submit(api, many[0])
     _submit(api, many[1])

@@ -22,6 +22,8 @@ CHANNELS = ("phone", "email", "fax", "portal", "api", "offline")
 #: Payment methods (BL-1); billing refines the terms.
 PAYMENT_METHODS = ("prepayment", "cash_on_delivery", "monthly_settlement", "instalments")
 URGENCIES = ("normal", "urgent")
+#: The columns a data scope selects orders by (``order_scope``): each has an index.
+SCOPE_COLUMNS = ("branch_id", "department_id", "customer_id", "owner_id", "created_by_id")
 
 CENT = Decimal("0.01")
 
@@ -41,12 +43,17 @@ class Order(Base):
         # EDI order sent twice is a duplicate, not a second order (IN-1). NULLs never clash.
         UniqueConstraint("company_id", "channel", "customer_id", "external_reference"),
         Index("ix_order_status_created", "status", "created_at"),
+        # One index per data-scope column (core.security.scopes), ending in the lists'
+        # default order (newest first, id breaking ties): a scoped user's first page and
+        # the next cursor's page read only their own rows, however many orders there are.
+        # Each also serves its column alone (foreign-key look-ups, a customer's orders).
+        *(Index(f"ix_order_{column}_created", column, "created_at", "id") for column in SCOPE_COLUMNS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), index=True)
     number: Mapped[str] = mapped_column(String(32))
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
     channel: Mapped[str] = mapped_column(String(16))
     reference: Mapped[str] = mapped_column(String(100), default="", index=True)
     #: The sending system's own id of the order (an e-shop's or EDI partner's order number).
@@ -56,9 +63,9 @@ class Order(Base):
     payment_method: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     urgency: Mapped[str] = mapped_column(String(16), default="normal")
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
-    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     contact_name: Mapped[str] = mapped_column(String(100), default="")
     contact_phone: Mapped[str] = mapped_column(String(50), default="")
     ship_to_contact: Mapped[str] = mapped_column(String(100), default="")

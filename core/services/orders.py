@@ -5,25 +5,29 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from marshmallow import ValidationError
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, false, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from core.clock import company_now, day_end, day_start
 from core.contrib import Transition
+from core.db import UTCDateTime
 from core.models import Company, Customer, IdempotencyKey, Order, OrderLine, Product, User
 from core.plugins import Registry
 from core.schemas import MAX_ID, OrderInSchema, OrderPatchSchema
-from core.security.scopes import order_scope
+from core.security.scopes import order_scope, order_scope_terms
 from core.services import Conflict, NotFound, ServiceError, audit
 from core.services.numbering import next_serial
 from core.services.paging import decode_cursor, encode_cursor
 from core.workflow import COPY, Workflow, WorkflowError, initial_step
+
+S = TypeVar("S", bound=Select[Any])
 
 ORDER_SEQUENCE = "order"
 MAX_LIMIT = 200
@@ -411,18 +415,44 @@ class OrderFilters:
 
 
 ORDER_CURSOR = "o"
+#: The order of every order list unless the user sorts: newest first; the id breaks ties.
+NEWEST_FIRST = (Order.created_at.desc(), Order.id.desc())
+#: Lists count the matching orders up to this many and then show "10,000+": an exact
+#: count reads every matching row, a million for the whole company.
+COUNT_CAP = 10_000
 
 
-def _cursor_order_id(cursor: str) -> int:
+def _order_cursor(order: Order) -> str:
+    """The cursor pointing after ``order`` in a newest-first list: its creation time and id."""
+    return encode_cursor(ORDER_CURSOR, f"{order.created_at.isoformat()}|{order.id}")
+
+
+def _after_cursor(session: Session, actor: User | None, cursor: str) -> ColumnElement[bool]:
+    """The WHERE clause selecting the orders after ``cursor`` in a newest-first list.
+
+    A cursor holds the last order's creation time and id. An older cursor of a bare id
+    (lists used to be sorted by id) is still honoured: that order's creation time is read,
+    within the user's scope, so a cursor never reveals anything about another order.
+    """
     value = decode_cursor(ORDER_CURSOR, cursor)
-    if not value.isdigit():
+    created_text, sep, id_text = value.rpartition("|")
+    created: dt.datetime | None = None
+    if not sep and value.isdigit() and 0 < int(value) <= MAX_ID:
+        order_id = int(value)
+        created = session.scalar(select(Order.created_at).where(Order.id == order_id, order_scope(actor)))
+    elif sep and id_text.isdigit() and 0 < int(id_text) <= MAX_ID:
+        order_id = int(id_text)
+        try:
+            created = dt.datetime.fromisoformat(created_text)
+        except ValueError:
+            created = None
+    if created is None or created.tzinfo is None:
         raise invalid({"cursor": ["Not a valid cursor."]}, "bad cursor")
-    return int(value)
+    return tuple_(Order.created_at, Order.id) < tuple_(literal(created, UTCDateTime()), literal(order_id))
 
 
-def filtered_orders(actor: User | None, filters: OrderFilters) -> Select[tuple[Order]]:
-    """The scoped SELECT narrowed by ``filters`` (no ordering or paging)."""
-    stmt = visible_orders(actor)
+def _narrow(stmt: S, filters: OrderFilters) -> S:
+    """``stmt`` (a SELECT from ``order``) narrowed by ``filters``."""
     if filters.status:
         stmt = stmt.where(Order.status == filters.status)
     if filters.step:
@@ -447,23 +477,79 @@ def filtered_orders(actor: User | None, filters: OrderFilters) -> Select[tuple[O
     return stmt
 
 
+def filtered_orders(actor: User | None, filters: OrderFilters) -> Select[tuple[Order]]:
+    """The scoped SELECT narrowed by ``filters`` (no ordering or paging)."""
+    return _narrow(visible_orders(actor), filters)
+
+
+def order_page(
+    session: Session,
+    actor: User | None,
+    filters: OrderFilters,
+    ordering: Sequence[Any] = NEWEST_FIRST,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    after: ColumnElement[bool] | None = None,
+    options: Sequence[Any] = (),
+) -> list[Order]:
+    """One page of the orders ``actor`` may see under ``filters``, sorted by ``ordering``.
+
+    ``offset`` rows are skipped (numbered pages) or ``after`` selects the rows past a
+    cursor (keyset pages); ``options`` are loader options for the orders returned.
+
+    When the user's scope has several terms (:func:`~core.security.scopes.order_scope_terms`:
+    own orders are those owned *or* entered; each role adds its own), the first
+    ``offset + limit`` ids of each term are read through that term's index, in
+    ``ordering``, and only their union is sorted: the page of a union lies within the
+    union of the parts' pages. One ``OR`` would make the database collect and sort every
+    order the user may see, on every page.
+    """
+    terms = order_scope_terms(actor)
+    if not terms:
+        return []
+
+    def part(stmt: S, term: ColumnElement[bool]) -> S:
+        stmt = _narrow(stmt.where(term), filters)
+        return stmt.where(after) if after is not None else stmt
+
+    if len(terms) == 1:
+        stmt = part(select(Order), terms[0]).order_by(*ordering).offset(offset).limit(limit)
+    else:
+        reach = offset + limit
+        tops = [part(select(Order.id), term).order_by(*ordering).limit(reach).subquery() for term in terms]
+        ids = union_all(*(select(top.c.id) for top in tops))
+        stmt = select(Order).where(Order.id.in_(ids)).order_by(*ordering).offset(offset).limit(limit)
+    return list(session.scalars(stmt.options(*options)))
+
+
 def list_orders(
     session: Session, actor: User | None, filters: OrderFilters, limit: int = 50, cursor: str | None = None
 ) -> tuple[list[Order], str | None]:
-    """One page of the orders ``actor`` may see, newest first, and the next page's cursor."""
+    """One page of the orders ``actor`` may see, newest first, and the next page's cursor.
+
+    Keyset paging on (creation time, id): every page reads only its own rows, through the
+    index of the user's scope, however deep in the list it is.
+    """
     limit = max(1, min(limit, MAX_LIMIT))
-    stmt = filtered_orders(actor, filters).order_by(Order.id.desc()).limit(limit + 1)
-    if cursor:
-        stmt = stmt.where(Order.id < _cursor_order_id(cursor))
-    rows = list(session.scalars(stmt.options(selectinload(Order.customer))))
-    next_cursor = encode_cursor(ORDER_CURSOR, rows[limit - 1].id) if len(rows) > limit else None
+    after = _after_cursor(session, actor, cursor) if cursor else None
+    rows = order_page(
+        session, actor, filters, NEWEST_FIRST, limit=limit + 1, after=after, options=(selectinload(Order.customer),)
+    )
+    next_cursor = _order_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
-def count_orders(session: Session, actor: User | None, filters: OrderFilters) -> int:
-    """How many orders ``actor`` may see under ``filters``."""
-    sub = filtered_orders(actor, filters).with_only_columns(Order.id).subquery()
-    return session.scalar(select(func.count()).select_from(sub)) or 0
+def count_orders(session: Session, actor: User | None, filters: OrderFilters, *, cap: int | None = None) -> int:
+    """How many orders ``actor`` may see under ``filters``; with ``cap``, at most ``cap + 1``.
+
+    A result above ``cap`` means "more than ``cap``": counting stops there, so the count
+    reads at most ``cap + 1`` index entries whatever the size of the scope.
+    """
+    sub = filtered_orders(actor, filters).with_only_columns(Order.id)
+    if cap is not None:
+        sub = sub.limit(cap + 1)
+    return session.scalar(select(func.count()).select_from(sub.subquery())) or 0
 
 
 def take_action(

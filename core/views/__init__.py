@@ -92,6 +92,7 @@ def init_views(app: Flask) -> None:
         datetime=datetime_filter,
         date=date_filter,
         plain=plain_number,
+        number=format_decimal,
     )
 
     @app.context_processor

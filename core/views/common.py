@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
@@ -198,7 +199,12 @@ def attach_errors(form: Any, errors: FieldErrors, names: Mapping[str, str] | Non
 
 @dataclass
 class Page:
-    """One page of a list: its rows, the total, and how to link to other pages."""
+    """One page of a list: its rows, the total, and how to link to other pages.
+
+    ``more`` says the total is a lower bound: counting stopped there (a count capped for
+    speed, as the order list's), so the list shows "10,000+" and ``has_next`` tells
+    whether rows follow this page.
+    """
 
     rows: list[Any]
     total: int
@@ -207,21 +213,34 @@ class Page:
     sort: str
     endpoint: str
     args: dict[str, Any]
+    more: bool = False
+    has_next: bool = False
 
     @property
     def pages(self) -> int:
-        """The number of pages (at least one)."""
-        return max(1, math.ceil(self.total / self.size))
+        """The number of pages (at least one); with ``more``, the pages known so far."""
+        known = max(1, math.ceil(self.total / self.size))
+        if not self.more:
+            return known
+        return max(known, self.page + 1 if self.has_next else self.page)
 
     @property
     def first_index(self) -> int:
         """The 1-based position of the first row shown (0 when empty)."""
-        return (self.page - 1) * self.size + 1 if self.total else 0
+        shown = self.rows if self.more else self.total
+        return (self.page - 1) * self.size + 1 if shown else 0
 
     @property
     def last_index(self) -> int:
         """The 1-based position of the last row shown."""
+        if self.more:
+            return (self.page - 1) * self.size + len(self.rows)
         return min(self.total, self.page * self.size)
+
+    @property
+    def total_text(self) -> str:
+        """The total as shown, in the user's locale: "1,234", or "10,000+" with ``more``."""
+        return format_decimal(self.total) + ("+" if self.more else "")
 
     def url(self, **changes: Any) -> str:
         """This list's URL with ``changes`` to its query (page, size, sort, filters)."""
@@ -254,7 +273,7 @@ def page_args(default_sort: str, sortable: Mapping[str, Any]) -> tuple[int, int,
 
 def paginate(
     session: Session,
-    stmt: Select[Any],
+    stmt: Select[Any] | None,
     *,
     sortable: Mapping[str, ColumnElement[Any] | Any],
     default_sort: str,
@@ -262,23 +281,45 @@ def paginate(
     args: Mapping[str, Any],
     total: int | None = None,
     tie_breaker: Any = None,
+    more: bool = False,
+    fetch: Callable[[list[Any], int, int], list[Any]] | None = None,
 ) -> Page:
     """Run one page of ``stmt`` sorted by a whitelisted key; count in SQL, never in Python.
 
     ``sortable`` maps sort keys to columns; ``-key`` sorts descending. ``total`` may be
-    given when a service already counts (the orders list uses ``count_orders``).
+    given when a service already counts (the orders list uses ``count_orders``); ``more``
+    says that count stopped at a cap, so any page number may exist. ``fetch(ordering,
+    offset, limit)`` reads the rows instead of ``stmt`` when a service pages itself
+    (:func:`core.services.orders.order_page`).
     """
     page, size, sort = page_args(default_sort, sortable)
     if total is None:
+        assert stmt is not None, "paginate needs a statement or a total"
         total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    pages = max(1, math.ceil(total / size))
-    page = min(page, pages)
     column = sortable[sort.lstrip("-")]
     ordering = [column.desc() if sort.startswith("-") else column.asc()]
     if tie_breaker is not None:
         ordering.append(tie_breaker.desc() if sort.startswith("-") else tie_breaker.asc())
-    rows = list(session.scalars(stmt.order_by(None).order_by(*ordering).offset((page - 1) * size).limit(size)))
-    return Page(rows, total, page, size, sort, endpoint, dict(args))
+
+    def rows_of(offset: int, limit: int) -> list[Any]:
+        if fetch is not None:
+            return fetch(ordering, offset, limit)
+        assert stmt is not None
+        return list(session.scalars(stmt.order_by(None).order_by(*ordering).offset(offset).limit(limit)))
+
+    if more:
+        # The count stopped at a cap: read one row more to know whether a next page exists.
+        offset = (page - 1) * size
+        rows = rows_of(offset, size + 1)
+        if len(rows) > size:  # at least this many, and more
+            return Page(rows[:size], max(total, offset + size), page, size, sort, endpoint, dict(args), True, True)
+        if rows:  # the last page: now the total is known
+            return Page(rows, offset + len(rows), page, size, sort, endpoint, dict(args), False, False)
+        return Page(rows, total, page, size, sort, endpoint, dict(args), True, False)
+    pages = max(1, math.ceil(total / size))
+    page = min(page, pages)
+    rows = rows_of((page - 1) * size, size)
+    return Page(rows, total, page, size, sort, endpoint, dict(args), False, page < pages)
 
 
 def query_args(*names: str) -> dict[str, str]:
