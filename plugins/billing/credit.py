@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from core.clock import company_now
 from core.contrib import Badge, Finding, Job, NotificationTemplate
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from core.models import User
 
 ZERO = Decimal("0.00")
+HALF_CENT = Decimal("0.005")
 #: Paths on which a missing required prepayment holds the order (goods about to leave).
 PREPAYMENT_PATHS = ("release", "shipment")
 #: Order statuses an exception can no longer be granted for.
@@ -73,6 +75,8 @@ OVER_LIMIT = N_(
     "Customer %(customer)s is over the credit limit: exposure %(exposure)s CNY against a limit of %(limit)s CNY."
 )
 OVERDUE = N_("Customer %(customer)s has %(amount)s CNY overdue by more than %(days)s days.")
+#: The same in lists, which do not add up the amount (the order's page says how much).
+OVERDUE_UNTOLD = N_("Customer %(customer)s has amounts overdue by more than %(days)s days.")
 PREPAYMENT_MISSING = N_(
     "The required prepayment of %(required)s CNY is not covered: %(paid)s CNY paid on the order or in the "
     "customer's balance."
@@ -199,7 +203,10 @@ class _Standing:
     limit: Decimal | None
     open_receivables: Decimal = ZERO
     uninvoiced: Decimal = ZERO
-    overdue: Decimal = ZERO
+    #: Something is overdue past the grace period; ``overdue`` is how much, None when
+    #: not added up (lists).
+    late: bool = False
+    overdue: Decimal | None = ZERO
 
 
 def money(value: Decimal) -> str:
@@ -216,17 +223,8 @@ def _today() -> dt.date:
     return company_now().date()
 
 
-def _standings(session: Session, customer_ids: Iterable[int]) -> dict[int, _Standing]:
-    """Customer-level hold facts for many customers in a fixed number of queries.
-
-    Accounts (one query), open receivables (one grouped query, as
-    :func:`ledger.open_receivables`), confirmed orders' ids and totals (one query) with
-    :func:`ledger.invoiced_by_order` (one query), and customers with dues past the grace
-    period (one query) — only those get :func:`ledger.overdue_amount`.
-    """
-    ids = sorted(set(customer_ids))
-    if not ids:
-        return {}
+def _accounts(session: Session, ids: list[int]) -> dict[int, _Standing]:
+    """Each customer's account facts (blocked, limit) without amounts: two queries."""
     default_limit = _default_limit(session)
     customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
     accounts = {
@@ -240,44 +238,96 @@ def _standings(session: Session, customer_ids: Iterable[int]) -> dict[int, _Stan
         else:
             limit = to_cents(account.credit_limit) if account.credit_limit is not None else None
             result[cid] = _Standing(customer, account.blocked, account.block_reason or "", limit)
+    return result
+
+
+def _add_exposure(session: Session, standings: dict[int, _Standing]) -> None:
+    """Fill in open receivables and uninvoiced confirmed orders (two queries and one more)."""
+    ids = sorted(standings)
+    if not ids:
+        return
+    # An invoice's settled never exceeds its total (a check constraint): only invoices
+    # still open add to the sum, and the partial index ix_billing_invoice_open holds
+    # just those, so the sum reads a customer's open invoices, not their whole history.
     receivables = session.execute(
         select(BillingInvoice.customer_id, func.coalesce(func.sum(BillingInvoice.total - BillingInvoice.settled), 0))
         .where(
             BillingInvoice.customer_id.in_(ids),
             BillingInvoice.kind == "invoice",
             BillingInvoice.status == "issued",
+            BillingInvoice.settled < BillingInvoice.total,
         )
         .group_by(BillingInvoice.customer_id)
     )
     for cid, amount in receivables:
-        if cid in result:
-            result[cid].open_receivables = to_cents(Decimal(amount or 0))
+        if cid in standings:
+            standings[cid].open_receivables = to_cents(Decimal(amount or 0))
     confirmed = session.execute(
         select(Order.id, Order.customer_id, Order.total).where(Order.customer_id.in_(ids), Order.status == "confirmed")
     ).all()
     invoiced = ledger.invoiced_by_order(session, [row.id for row in confirmed])
     for row in confirmed:
         remaining = to_cents(Decimal(row.total or 0)) - invoiced.get(row.id, ZERO)
-        if remaining > 0 and row.customer_id in result:
-            result[row.customer_id].uninvoiced += remaining
-    grace = int(get_setting(session, flow.GRACE_DAYS))
-    today = _today()
-    cutoff = today - dt.timedelta(days=grace)
-    late = session.scalars(
-        select(BillingInvoice.customer_id)
-        .join(BillingInvoiceDue, and_(BillingInvoiceDue.invoice_id == BillingInvoice.id))
+        if remaining > 0 and row.customer_id in standings:
+            standings[row.customer_id].uninvoiced += remaining
+
+
+def _late_customers(session: Session, ids: list[int], cutoff: dt.date) -> set[int]:
+    """The customers among ``ids`` with something overdue: :func:`ledger.overdue_amount` > 0.
+
+    One query asking, per customer, whether *any* due before ``cutoff`` of an open issued
+    invoice is not covered by what the invoice has settled (settled amounts cover the
+    oldest dues first, as :func:`ledger.due_balances` applies them): the database stops at
+    the first such due instead of adding up every overdue amount. The open invoices are
+    read from the partial index ``ix_billing_invoice_open``.
+    """
+    if not ids:
+        return set()
+    earlier = aliased(BillingInvoiceDue)
+    covered_through = (
+        select(func.sum(earlier.amount))
+        .where(earlier.invoice_id == BillingInvoiceDue.invoice_id, earlier.sequence <= BillingInvoiceDue.sequence)
+        .scalar_subquery()
+    )
+    uncovered = (
+        select(BillingInvoice.id)
+        .join(BillingInvoiceDue, BillingInvoiceDue.invoice_id == BillingInvoice.id)
         .where(
-            BillingInvoice.customer_id.in_(ids),
+            BillingInvoice.customer_id == Customer.id,
             BillingInvoice.kind == "invoice",
             BillingInvoice.status == "issued",
             BillingInvoice.settled < BillingInvoice.total,
             BillingInvoiceDue.due_date < cutoff,
+            BillingInvoiceDue.amount > 0,
+            # Uncovered by half a cent at least: SQLite keeps amounts as floating point.
+            BillingInvoice.settled + HALF_CENT < covered_through,
         )
-        .distinct()
+        .correlate(Customer)
     )
-    for cid in list(late):
-        if cid in result:
-            result[cid].overdue = ledger.overdue_amount(session, cid, today, grace)
+    return set(session.scalars(select(Customer.id).where(Customer.id.in_(ids), uncovered.exists())))
+
+
+def _standings(
+    session: Session, customer_ids: Iterable[int], *, exposure: bool = True, overdue_amounts: bool = True
+) -> dict[int, _Standing]:
+    """Customer-level hold facts for many customers in a fixed number of queries.
+
+    Accounts (two queries); the exposure (:func:`_add_exposure`) — with ``exposure``
+    false only for customers with a credit limit, as without one it decides no hold; the
+    customers with something overdue (one query, :func:`_late_customers`), and for each
+    of those :func:`ledger.overdue_amount` — unless ``overdue_amounts`` is false (lists),
+    when a late customer is only marked ``late`` and the amount is not added up.
+    """
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    result = _accounts(session, ids)
+    _add_exposure(session, {cid: st for cid, st in result.items() if exposure or st.limit is not None})
+    grace = int(get_setting(session, flow.GRACE_DAYS))
+    today = _today()
+    for cid in sorted(_late_customers(session, list(result), today - dt.timedelta(days=grace))):
+        result[cid].late = True
+        result[cid].overdue = ledger.overdue_amount(session, cid, today, grace) if overdue_amounts else None
     return result
 
 
@@ -326,9 +376,13 @@ def _customer_reasons(session: Session, standing: _Standing, exp: Exposure) -> l
         reasons.append(
             HoldReason(OVER_LIMIT, {"customer": name, "exposure": money(exp.total), "limit": money(exp.limit or ZERO)})
         )
-    if standing.overdue > 0:
+    if standing.overdue is not None and standing.overdue > 0:
         grace = int(get_setting(session, flow.GRACE_DAYS))
         reasons.append(HoldReason(OVERDUE, {"customer": name, "amount": money(standing.overdue), "days": str(grace)}))
+    elif standing.late and standing.overdue is None:
+        # Lists: overdue, the amount not added up (the order's page shows it).
+        grace = int(get_setting(session, flow.GRACE_DAYS))
+        reasons.append(HoldReason(OVERDUE_UNTOLD, {"customer": name, "days": str(grace)}))
     return reasons
 
 
@@ -378,7 +432,7 @@ def hold_details(
     session: Session, customer_id: int, order: Order | None = None, path: str = "confirm"
 ) -> list[HoldReason]:
     """Why ``customer_id`` (with ``order`` on ``path``) is on credit hold now, as :class:`HoldReason`."""
-    standing = _standings(session, [customer_id]).get(customer_id)
+    standing = _standings(session, [customer_id], exposure=False).get(customer_id)
     if standing is None:
         return []
     reasons = _customer_reasons(session, standing, _exposure_of(standing, _this_order(session, order, path)))
@@ -684,10 +738,18 @@ def notify_hold(session: Session, order: Order, path: str, reasons: Sequence[str
 # --------------------------------------------------------------------------- lists and hooks
 
 
-def holds_by_customer(session: Session, customer_ids: Iterable[int]) -> dict[int, list[HoldReason]]:
-    """Customer-level holds (no order) of many customers at once: only those on hold appear."""
+def holds_by_customer(
+    session: Session, customer_ids: Iterable[int], *, amounts: bool = True
+) -> dict[int, list[HoldReason]]:
+    """Customer-level holds (no order) of many customers at once: only those on hold appear.
+
+    ``amounts=False`` (order lists' badges) leaves out the overdue amounts: whether a
+    customer is late is one indexed look-up that stops at the first overdue due, while
+    adding up how much reads every overdue due of the customer's history.
+    """
     result: dict[int, list[HoldReason]] = {}
-    for cid, standing in _standings(session, customer_ids).items():
+    standings = _standings(session, customer_ids, exposure=False, overdue_amounts=amounts)
+    for cid, standing in standings.items():
         reasons = _customer_reasons(session, standing, _exposure_of(standing, ZERO))
         if reasons:
             result[cid] = reasons
@@ -699,7 +761,7 @@ def hold_badges(session: Session, orders: list[Order]) -> dict[int, list[Badge]]
     from flask_babel import gettext as _
 
     open_orders = [order for order in orders if order.status not in CLOSED_STATUSES]
-    holds = holds_by_customer(session, {order.customer_id for order in open_orders})
+    holds = holds_by_customer(session, {order.customer_id for order in open_orders}, amounts=False)
     badges: dict[int, list[Badge]] = {}
     for order in open_orders:
         reasons = holds.get(order.customer_id)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, Money, Percent, Quantity, UnitPrice, utcnow
@@ -251,6 +251,19 @@ class BillingInvoice(Base):
             name="invoice_settled_within_total",
         ),
         Index("ix_billing_invoice_customer_status", "customer_id", "status"),
+        # The invoices still open, only (partial): a customer's open receivables and
+        # overdue check read these, not every invoice of the customer's history. Holds
+        # the amounts, so the sum never reads the table. Fully settled invoices leave it.
+        Index(
+            "ix_billing_invoice_open",
+            "customer_id",
+            "status",
+            "kind",
+            "total",
+            "settled",
+            sqlite_where=text("settled < total"),
+            postgresql_where=text("settled < total"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

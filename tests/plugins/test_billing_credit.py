@@ -279,6 +279,53 @@ def test_list_badges_mark_open_orders_of_customers_on_hold(
 
 
 @pytest.mark.req("BL-5")
+def test_list_badges_say_a_customer_is_late_without_adding_up_how_much(
+    session: Session, state: Any, admin: User, seed: dict[str, Any]
+) -> None:
+    from billing_helpers import invoice_order, pay
+
+    c001, name = seed["local"].id, seed["local"].name
+    order = confirmed(session, state, admin)
+    invoice = invoice_order(session, admin, order, invoice_date=dt.date.today() - dt.timedelta(days=200))
+    (badge,) = credit.hold_badges(session, [order])[order.id]
+    assert badge.title == f"Customer {name} has amounts overdue by more than 5 days."
+    # The order's page and the gate still say how much.
+    assert credit.hold_reasons(session, c001) == [
+        f"Customer {name} has {credit.money(invoice.total)} CNY overdue by more than 5 days."
+    ]
+    pay(session, admin, c001, invoice.total - Decimal("0.01"), allocate_to=invoice)
+    assert credit.hold_badges(session, [order])  # one cent still overdue
+    pay(session, admin, c001, "0.01", allocate_to=invoice)
+    assert credit.hold_badges(session, [order]) == {} and credit.hold_reasons(session, c001) == []
+
+
+@pytest.mark.req("BL-5")
+@pytest.mark.parametrize(("settled", "late"), [("0.00", True), ("39.99", True), ("40.00", False), ("70.00", False)])
+def test_a_late_due_covered_by_what_was_paid_holds_nobody(
+    session: Session, state: Any, admin: User, seed: dict[str, Any], settled: str, late: bool
+) -> None:
+    """Settled amounts cover the oldest dues first: the list's check agrees with the amount."""
+    from billing_helpers import invoice_order
+
+    from plugins.billing.models import BillingInvoiceDue
+
+    c001 = seed["local"].id
+    order = confirmed(session, state, admin, lines=[{"product": "P-300", "quantity": "10", "unit_price": "10"}])
+    invoice = invoice_order(session, admin, order)
+    assert invoice.total == Decimal("113.00")
+    today = dt.date.today()
+    (first,) = invoice.dues  # two instalments instead: 40.00 sixty days ago, 73.00 next month
+    first.due_date, first.amount = today - dt.timedelta(days=60), Decimal("40.00")
+    invoice.dues.append(BillingInvoiceDue(sequence=2, due_date=today + dt.timedelta(days=30), amount=Decimal("73.00")))
+    invoice.settled = Decimal(settled)
+    session.commit()
+    overdue = ledger.overdue_amount(session, c001, today, 5)
+    assert overdue == max(Decimal("0.00"), Decimal("40.00") - Decimal(settled))
+    assert bool(credit.hold_badges(session, [order])) is late
+    assert bool(credit.hold_reasons(session, c001)) is late
+
+
+@pytest.mark.req("BL-5")
 def test_the_api_answers_exposure_gate_grant_list_and_revoke(
     session: Session, client: Any, admin: User, gm: User, seed: dict[str, Any]
 ) -> None:
