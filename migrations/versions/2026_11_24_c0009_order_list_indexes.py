@@ -1,7 +1,7 @@
 """orders: one index per data-scope column ending in the lists' order (newest first)
 
-Revision ID: c0008_order_list_indexes
-Revises: c0007
+Revision ID: c0009_order_list_indexes
+Revises: c0008
 Create Date: 2026-11-24
 
 The single-column indexes on ``branch_id``, ``department_id``, ``customer_id`` and
@@ -17,8 +17,8 @@ from alembic import op
 
 from core.migrate import analyze_indexes
 
-revision: str = "c0008_order_list_indexes"
-down_revision: str | Sequence[str] | None = "c0007"
+revision: str = "c0009_order_list_indexes"
+down_revision: str | Sequence[str] | None = "c0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
