@@ -29,7 +29,7 @@ from core.api.common import (
 )
 from core.contrib import STATUSES
 from core.models import Customer, Order, OrderTransition, User
-from core.schemas import ActionInSchema, OrderInSchema, OrderOutSchema, OrderPatchSchema
+from core.schemas import MAX_ID, ActionInSchema, OrderInSchema, OrderOutSchema, OrderPatchSchema
 from core.security.fields import hides_person
 from core.services import ServiceError
 from core.services.orders import (
@@ -184,7 +184,8 @@ def _customer_filter(value: str | None) -> int | str | None:
     by_code = db().scalar(select(Customer.id).where(Customer.code == value))
     if by_code is not None:
         return by_code
-    return int(value) if value.isdigit() else value
+    # An id beyond the database's ids names no customer: it stays text, like an unknown code.
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID else value
 
 
 def _with_etag(order: Order, status: int = 200) -> tuple[Order, int, dict[str, str]]:

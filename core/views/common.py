@@ -35,6 +35,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The page sizes a list offers; the first is the default.
 PAGE_SIZES = (20, 50, 100, 200)
+#: The highest page number a list accepts (a larger one shows the first page): its offset
+#: stays within the database's integers.
+MAX_PAGE = 1_000_000
 
 
 def screen_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
@@ -264,8 +267,8 @@ def page_args(default_sort: str, sortable: Mapping[str, Any]) -> tuple[int, int,
     page = request.args.get("page", "1")
     size = request.args.get("size", str(PAGE_SIZES[0]))
     sort = request.args.get("sort", default_sort)
-    page_n = int(page) if page.isdigit() and int(page) > 0 else 1
-    size_n = int(size) if size.isdigit() and int(size) in PAGE_SIZES else PAGE_SIZES[0]
+    page_n = int(page) if page.isascii() and page.isdigit() and 0 < int(page) <= MAX_PAGE else 1
+    size_n = int(size) if size.isascii() and size.isdigit() and int(size) in PAGE_SIZES else PAGE_SIZES[0]
     if sort.lstrip("-") not in sortable:
         sort = default_sort
     return page_n, size_n, sort

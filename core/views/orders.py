@@ -27,7 +27,7 @@ from wtforms import HiddenField, SelectField, StringField, TextAreaField
 
 from core.contrib import STATUSES, Badge, Finding, Panel
 from core.models import Customer, Order, User
-from core.schemas import ActionInSchema
+from core.schemas import MAX_ID, ActionInSchema
 from core.security.fields import hides_person
 from core.services import ServiceError
 from core.services.audit import order_trail
@@ -150,7 +150,7 @@ def read_filters() -> OrderFilters:
     return OrderFilters(
         status=status if status in STATUSES else None,
         step=args.get("step") or None,
-        customer=int(customer) if customer.isdigit() else None,
+        customer=int(customer) if customer.isascii() and customer.isdigit() and 0 < int(customer) <= MAX_ID else None,
         date_from=_parse_date(args.get("date_from")),
         date_to=_parse_date(args.get("date_to")),
         text=(args.get("q") or "").strip() or None,
