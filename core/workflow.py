@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.contrib import NEXT, Action, Step, Transition
 from core.models import Order, OrderTransition, StepSetting, User
 from core.services import audit
+from core.txcache import remembered
 
 #: Core's milestones: positions plugins place their steps between.
 MILESTONES = {"draft": 0, "submitted": 100, "confirmed": 500, "completed": 1000}
@@ -165,6 +166,20 @@ class ActionOption:
         return not self.blocked_by
 
 
+def switched_off(session: Session) -> frozenset[str]:
+    """The keys of the steps an administrator switched off, read once per transaction.
+
+    An action builds the pipeline more than once (the action, then an automatic step's
+    own move); the step settings are read the first time only (:mod:`core.txcache`).
+    """
+    return remembered(
+        session,
+        "workflow.switched_off",
+        lambda: frozenset(session.scalars(select(StepSetting.key).where(StepSetting.enabled.is_(False)))),
+        watch=(StepSetting,),
+    )
+
+
 class Workflow:
     """The pipeline for one registry and one database's step settings."""
 
@@ -177,7 +192,7 @@ class Workflow:
         if session.info.get("ordo_registry") is None:
             session.info["ordo_registry"] = registry
         self.steps: dict[str, Step] = registry.steps
-        disabled = set(session.scalars(select(StepSetting.key).where(StepSetting.enabled.is_(False))))
+        disabled = switched_off(session)
         self.disabled = {k for k in disabled if k in self.steps and self.steps[k].optional}
 
     def step(self, key: str) -> Step:

@@ -1,0 +1,79 @@
+"""Values read once per transaction (core.txcache) are never stale for the session that reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event, text, update
+
+from core.installation import set_step_enabled
+from core.models import StepSetting
+from core.txcache import remembered
+from core.workflow import Workflow
+
+
+@contextmanager
+def statements(session, table: str) -> Iterator[list[str]]:
+    """The SELECTs reading ``table`` while the block runs."""
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT") and f"FROM {table}" in statement:
+            seen.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_value_is_read_once_per_transaction_and_forgotten_at_its_end(session):
+    calls: list[int] = []
+
+    def load() -> int:
+        calls.append(session.scalar(text("SELECT 1")))
+        return len(calls)
+
+    session.commit()
+    assert [remembered(session, "k", load, watch=(StepSetting,)) for _ in range(3)] == [1, 1, 1]
+    session.commit()
+    assert remembered(session, "k", load, watch=(StepSetting,)) == 2  # a new transaction reads anew
+    session.rollback()
+    assert remembered(session, "k", load, watch=(StepSetting,)) == 3
+    assert remembered(session, "k", load, watch=(StepSetting,)) == 3
+    session.execute(text("DELETE FROM step_setting WHERE key = 'none'"))  # a statement that may write anything
+    assert remembered(session, "k", load, watch=(StepSetting,)) == 4
+
+
+def test_switched_off_steps_are_read_once_and_a_change_in_the_transaction_is_seen(session, state, admin):
+    registry = state.registry
+    session.commit()
+    with statements(session, "step_setting") as reads:
+        for _ in range(3):
+            assert "submitted" not in Workflow(registry, session).disabled
+        assert len(reads) == 1, "read once for the whole transaction"
+
+        set_step_enabled(session, registry, "submitted", False, admin)
+        assert "submitted" in Workflow(registry, session).disabled
+        row = session.get(StepSetting, "submitted")
+        row.enabled = True  # a change not flushed yet is seen too
+        assert "submitted" not in Workflow(registry, session).disabled
+        row.enabled = False
+        assert "submitted" in Workflow(registry, session).disabled
+
+        savepoint = session.begin_nested()
+        set_step_enabled(session, registry, "submitted", True, admin)
+        assert "submitted" not in Workflow(registry, session).disabled
+        savepoint.rollback()
+        assert "submitted" in Workflow(registry, session).disabled  # the savepoint's change is undone
+
+        # Statements that write the table, bypassing the objects, are seen too.
+        session.execute(update(StepSetting).where(StepSetting.key == "submitted").values(enabled=True))
+        assert "submitted" not in Workflow(registry, session).disabled
+        session.execute(text("UPDATE step_setting SET enabled = 0 WHERE key = 'submitted'"))
+        assert "submitted" in Workflow(registry, session).disabled
+    session.rollback()
+    assert "submitted" not in Workflow(registry, session).disabled
