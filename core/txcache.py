@@ -36,7 +36,7 @@ T = TypeVar("T")
 _REMEMBERED = "ordo_txcache"
 
 
-def _pending(session: Session, watch: tuple[type, ...]) -> bool:
+def pending_changes(session: Session, watch: tuple[type, ...]) -> bool:
     """Whether an object of a class in ``watch`` is added, changed or deleted but not flushed."""
     return any(
         isinstance(instance, watch) for group in (session.new, session.dirty, session.deleted) for instance in group
@@ -52,7 +52,7 @@ def remembered(session: Session, key: Hashable, load: Callable[[], T], watch: tu
     while nothing in ``watch`` changes.
     """
     entries: dict[Hashable, tuple[Any, tuple[type, ...]]] = session.info.setdefault(_REMEMBERED, {})
-    if key in entries and not _pending(session, watch):
+    if key in entries and not pending_changes(session, watch):
         return entries[key][0]
     entries.pop(key, None)
     value = load()

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import event, text, update
 
 from core.installation import set_step_enabled
-from core.models import StepSetting
+from core.models import Company, StepSetting
 from core.txcache import remembered
 from core.workflow import Workflow
 
@@ -77,3 +77,54 @@ def test_switched_off_steps_are_read_once_and_a_change_in_the_transaction_is_see
         assert "submitted" in Workflow(registry, session).disabled
     session.rollback()
     assert "submitted" not in Workflow(registry, session).disabled
+
+
+def test_the_company_is_read_once_per_transaction_and_a_change_in_it_is_seen(session, state):
+    from core.calendar import company_week
+    from core.company.service import first_company
+    from core.services.orders import default_company
+    from plugins.intake.pricing import company_currency
+
+    session.commit()
+    with statements(session, "company") as reads:
+        company = default_company(session)
+        assert first_company(session) is company
+        assert company_week(session) == (company.id, frozenset({5, 6}))
+        assert company_week(session, company.id) == (company.id, frozenset({5, 6}))
+        assert company_currency(session) == company.currency == "CNY"
+        assert len(reads) == 1, "read once for the whole transaction"
+
+        company.weekend_days = "sun"  # not flushed yet
+        company.currency = "USD"
+        assert company_week(session) == (company.id, frozenset({6}))
+        assert company_currency(session) == "USD"
+        session.flush()
+        savepoint = session.begin_nested()
+        company.weekend_days = "fri,sat,sun"
+        session.flush()
+        assert company_week(session) == (company.id, frozenset({4, 5, 6}))
+        savepoint.rollback()
+        assert company_week(session) == (company.id, frozenset({6}))
+        session.execute(update(Company).where(Company.id == company.id).values(order_prefix="XY"))
+        assert default_company(session).order_prefix == "XY"
+    session.rollback()
+
+
+def test_a_long_lived_session_sees_the_company_another_session_changed(session, state):
+    """Sessions keep their objects' attributes across commits; the first read in a transaction refreshes them."""
+    from core.calendar import company_week
+    from core.services.orders import default_company
+    from plugins.intake.pricing import company_currency
+
+    company = default_company(session)
+    assert company_week(session)[1] == frozenset({5, 6})
+    session.commit()
+    with state.sessions() as other, other.begin():
+        other.execute(update(Company).where(Company.id == company.id).values(weekend_days="sun", order_prefix="NEW"))
+    assert company_week(session)[1] == frozenset({6})
+    assert default_company(session) is company and company.order_prefix == "NEW"
+    session.commit()
+    company.currency = "EUR"  # a change not flushed, read where nothing flushes first
+    with session.no_autoflush:
+        assert company_currency(session) == "EUR"
+    session.rollback()

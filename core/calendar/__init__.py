@@ -188,8 +188,15 @@ def company_for(session: Session, company_id: int | None = None) -> Company:
 def company_week(session: Session, company_id: int | None = None) -> tuple[int, frozenset[int]]:
     """The id and weekend days of company ``company_id`` (default: the first company).
 
-    Read as columns, so a long-lived session (the worker's) sees a weekend changed meanwhile.
+    The first company's is read once per transaction with it (:func:`core.company.service.first_company`),
+    another's as columns; either way a long-lived session (the worker's) sees a weekend
+    changed meanwhile.
     """
+    from core.company.service import first_company  # core.company reads the calendar's helpers
+
+    first = first_company(session)
+    if first is not None and company_id in (None, first.id):
+        return first.id, parse_weekend(first.weekend_days)
     stmt = select(Company.id, Company.weekend_days)
     stmt = stmt.where(Company.id == company_id) if company_id is not None else stmt.order_by(Company.id).limit(1)
     row = session.execute(stmt).first()

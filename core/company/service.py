@@ -24,6 +24,7 @@ from core.files import file_store
 from core.labels import N_
 from core.models import Company, Order, User
 from core.services import ServiceError, audit
+from core.txcache import pending_changes, remembered
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,28 @@ EDITABLE_FIELDS = (*TEXT_FIELDS, "weekend_days")
 _PREFIX = re.compile(r"^[A-Za-z0-9-]{1,16}$")
 
 
+def first_company(session: Session) -> Company | None:
+    """The company running this installation (the first one), ``None`` before ``ordo init``.
+
+    Read once per transaction (:mod:`core.txcache`): entering an order asks for it
+    several times (its number, prices, working days, notices). The first read in a
+    transaction refreshes the object's attributes from the database, so a long-lived
+    session (the job worker's) sees what an administrator changed meanwhile; a change
+    through the session itself is seen at once.
+    """
+
+    def load() -> Company | None:
+        stmt = select(Company).order_by(Company.id).limit(1)
+        if not pending_changes(session, (Company,)):  # never overwrite a change not flushed yet
+            stmt = stmt.execution_options(populate_existing=True)
+        return session.scalars(stmt).first()
+
+    return remembered(session, "company.first", load, watch=(Company,))
+
+
 def current_company(session: Session) -> Company:
     """The company running this installation (the first one, if there were several)."""
-    company = session.scalars(select(Company).order_by(Company.id).limit(1)).first()
+    company = first_company(session)
     if company is None:
         raise RuntimeError("there is no company yet; run `ordo init` first")
     return company

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from core.clock import company_now, day_end, day_start
+from core.company.service import first_company
 from core.contrib import Transition
 from core.db import UTCDateTime
 from core.models import Company, Customer, IdempotencyKey, Order, OrderLine, Product, User
@@ -160,8 +161,8 @@ def recompute_within_limits(order: Order) -> None:
 
 
 def default_company(session: Session) -> Company:
-    """The company this installation runs for (created by ``ordo init``)."""
-    company = session.scalar(select(Company).order_by(Company.id).limit(1))
+    """The company this installation runs for (created by ``ordo init``), read once per transaction."""
+    company = first_company(session)
     if company is None:
         raise ServiceError("not_initialised", "no company exists yet; run `ordo init` first", status=500)
     return company

@@ -30,8 +30,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.clock import COMPANY_TIMEZONE
+from core.company.service import first_company
 from core.models import Customer, Order, OrderLine, Product, User
-from core.models.company import Company
 from core.services import NotFound, ServiceError, audit
 from plugins.intake.models import (
     IntakeCustomerGroup,
@@ -76,8 +76,8 @@ class AppliedPrice:
 
 def company_currency(session: Session) -> str:
     """The currency of the product list prices: the company's (CNY unless changed)."""
-    currency = session.scalar(select(Company.currency).order_by(Company.id).limit(1))
-    return currency or "CNY"
+    company = first_company(session)
+    return (company.currency if company is not None else None) or "CNY"
 
 
 def _valid_lists(session: Session, on: dt.date, currency: str | None) -> Any:
