@@ -27,6 +27,7 @@ from core.labels import N_
 from core.notify import notify
 from core.notify.recipients import Recipient, ToRole, ToUser
 from core.settings import get_setting, session_registry
+from core.txcache import remembered
 from plugins.review.flow import APPEAL, AUDIT_THRESHOLD, FINAL_APPROVAL, PRESIDENT
 from plugins.review.models import ReviewApprovalLimit, ReviewSupervision
 
@@ -189,7 +190,7 @@ def flag_supervision(session: Session, order: Order) -> bool:
     Returns whether the order is supervised after the call (flagged now or before). The
     auditors are told once, when it is flagged (``review.supervision_flagged``).
     """
-    if session.get(ReviewSupervision, order.id) is not None:
+    if is_supervised(session, order.id):
         return True
     threshold = _threshold(session)
     amount = Decimal(order.total or 0)
@@ -209,8 +210,18 @@ def flag_supervision(session: Session, order: Order) -> bool:
 
 
 def is_supervised(session: Session, order_id: int) -> bool:
-    """Whether internal audit follows ``order_id``."""
-    return session.get(ReviewSupervision, order_id) is not None
+    """Whether internal audit follows ``order_id``, asked once per transaction.
+
+    Every move of an order asks (:func:`follow_supervised`); most orders are not
+    supervised, and a missing row is looked up anew by each ``session.get``, so the
+    answer is kept for the transaction (:mod:`core.txcache`; flagging is seen at once).
+    """
+    return remembered(
+        session,
+        ("review.supervised", order_id),
+        lambda: session.get(ReviewSupervision, order_id) is not None,
+        watch=(ReviewSupervision,),
+    )
 
 
 def _bilingual(registry: Registry) -> Callable[[str], dict[str, str]]:

@@ -249,3 +249,30 @@ def test_an_order_is_flagged_when_it_reaches_final_approval_above_a_threshold_lo
     take_action(session, registry, people["gm"], order, "approve")
     session.commit()
     assert notified(session, "review.supervised_step", order) == [people["auditor"].id, people["auditor_zh"].id]
+
+
+def test_whether_audit_follows_an_order_is_asked_once_per_transaction_and_never_stale(session, registry, people):
+    from sqlalchemy import event
+
+    order = order_of(session, people["sales"], 230)
+    set_setting(session, AUDIT_THRESHOLD, 200000, registry=registry)
+    session.commit()
+    reads: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if statement.startswith("SELECT") and "FROM review_supervision" in statement:
+            reads.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert not any(approval.is_supervised(session, order.id) for _ in range(3))
+        assert len(reads) == 1
+        assert approval.flag_supervision(session, order)  # flagged in the same transaction: seen
+        assert approval.is_supervised(session, order.id)
+        session.execute(delete(ReviewSupervision).where(ReviewSupervision.order_id == order.id))
+        assert not approval.is_supervised(session, order.id)
+        session.rollback()
+        assert not approval.is_supervised(session, order.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
