@@ -128,3 +128,35 @@ def test_a_long_lived_session_sees_the_company_another_session_changed(session, 
     with session.no_autoflush:
         assert company_currency(session) == "EUR"
     session.rollback()
+
+
+def test_what_a_user_may_do_is_gathered_once_per_transaction_and_a_change_in_it_is_seen(session, seed):
+    from sqlalchemy import delete, select
+
+    from core.models import Role, RolePermission
+    from core.testing import make_user
+
+    clerk = make_user(session, "clerk@example.com", ["order_clerk"])
+    session.commit()
+    with statements(session, "role_permission") as reads:
+        assert clerk.can("orders.create") and not clerk.can("settings.manage")
+        assert clerk.can("orders.create") and not clerk.can("settings.manage")
+        assert len(reads) == 1, "gathered once for the whole transaction"
+
+        role = session.scalars(select(Role).where(Role.code == "order_clerk")).one()
+        role.permissions.append(RolePermission(code="settings.manage"))  # not flushed yet
+        assert clerk.can("settings.manage")
+        session.flush()
+        assert clerk.can("settings.manage")
+        session.execute(
+            delete(RolePermission).where(RolePermission.role_id == role.id, RolePermission.code == "settings.manage")
+        )
+        session.expire(role, ["permissions"])
+        assert not clerk.can("settings.manage")
+
+        admin_role = session.scalars(select(Role).where(Role.code == "admin")).one()
+        clerk.roles.append(admin_role)  # a role granted in the transaction
+        assert clerk.can("settings.manage")
+        assert "settings.manage" in clerk.permission_codes
+    session.rollback()
+    assert not clerk.can("settings.manage")

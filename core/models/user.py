@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, ForeignKey, String, Table
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Column, ForeignKey, String, Table, select
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from core.db import Base, utcnow
+from core.txcache import pending_changes, remembered
 
 #: Which orders a role sees (Security model): its own, its department's, its
 #: branch's, all, or (portal) its customer's.
@@ -95,14 +96,40 @@ class User(Base):
     @property
     def permission_codes(self) -> set[str]:
         """Every code granted by any of the user's roles."""
-        codes: set[str] = set()
-        for role in self.roles:
-            codes |= role.permission_codes
-        return codes
+        return set(self._granted())
 
     def can(self, code: str) -> bool:
         """Whether one of the user's roles grants ``code``."""
-        return code in self.permission_codes
+        return code in self._granted()
+
+    def _granted(self) -> frozenset[str]:
+        """The codes the user's roles grant, gathered once per transaction of the user's session.
+
+        A request asks ``can`` several times (an order's creation and submission five),
+        and each gathering reads every role's permissions (an administrator's hundreds).
+        :mod:`core.txcache` keeps them until a user, role or grant changes through the
+        session; a user outside any session gathers them each time.
+        """
+        session = object_session(self)
+        if session is None or self.id is None:
+            return self._gather()
+        watch = (User, Role, RolePermission)
+
+        def load() -> frozenset[str]:
+            if pending_changes(session, watch):
+                return self._gather()  # what the objects say, changes not flushed yet included
+            # Otherwise the codes alone, in one query, rather than every grant as an object.
+            granted = (
+                select(RolePermission.code)
+                .join(user_role, user_role.c.role_id == RolePermission.role_id)
+                .where(user_role.c.user_id == self.id)
+            )
+            return frozenset(session.scalars(granted))
+
+        return remembered(session, ("user.permission_codes", self.id), load, watch=watch)
+
+    def _gather(self) -> frozenset[str]:
+        return frozenset(code for role in self.roles for code in role.permission_codes)
 
 
 class KnownPermission(Base):
