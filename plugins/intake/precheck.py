@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from flask import has_app_context
 from flask_babel import gettext
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from core.calendar import add_working_days
 from core.clock import company_now, day_start
@@ -35,7 +35,7 @@ from core.settings import get_setting as _get_setting
 from core.settings import session_registry
 from plugins.intake.limits import ordered_in_period, period_name, plain_quantity, purchase_limits_for
 from plugins.intake.models import IntakeCustomerProfile, IntakeProductRule
-from plugins.intake.pricing import AppliedPrice, PriceBook, customer_price_book, order_day
+from plugins.intake.pricing import AppliedPrice, PriceBook, customer_price_book, entry_day, order_day
 
 if TYPE_CHECKING:
     from core.plugins import Registry
@@ -375,23 +375,30 @@ def _same_lines(session: Session, order: Order, settings: PrecheckSettings) -> l
     if not order.lines:
         return []
     day = order_day(order)
+    # The other orders' lines as plain rows, not objects: a busy customer has many orders
+    # in the window, and only their products and quantities are compared.
     query = (
-        select(Order)
+        select(Order.id, Order.number, Order.created_at, OrderLine.product_id, OrderLine.quantity)
+        .join(OrderLine, OrderLine.order_id == Order.id)
         .where(
             Order.customer_id == order.customer_id,
             Order.status.not_in(CLOSED),
             Order.created_at >= day_start(day - dt.timedelta(days=window)),
         )
-        .options(selectinload(Order.lines))
     )
     if order.id is not None:
         query = query.where(Order.id != order.id)
+    others: dict[int, tuple[str, dt.date, Counter[tuple[int, Decimal]]]] = {}
+    for other_id, number, created_at, product_id, quantity in session.execute(query.order_by(Order.id)):
+        if other_id not in others:
+            others[other_id] = (number, entry_day(created_at), Counter())
+        others[other_id][2][(product_id, Decimal(quantity).normalize())] += 1
     mine = _line_key(order)
     found: list[Finding] = []
-    for other in session.scalars(query.order_by(Order.id)):
-        if abs((order_day(other) - day).days) <= window and _line_key(other) == mine:
+    for number, other_day, lines in others.values():
+        if abs((other_day - day).days) <= window and lines == mine:
             msgid = N_("Order %(number)s of the same customer has the same lines (entered %(day)s).")
-            found.append(_finding("warn", msgid, "lines", number=other.number, day=order_day(other).isoformat()))
+            found.append(_finding("warn", msgid, "lines", number=number, day=other_day.isoformat()))
     return found
 
 

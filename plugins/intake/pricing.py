@@ -213,7 +213,12 @@ def applicable_price(
 
 def order_day(order: Order) -> dt.date:
     """The day an order's prices are taken on: the day it was entered, in the company's time zone."""
-    created = order.created_at or dt.datetime.now(dt.UTC)
+    return entry_day(order.created_at)
+
+
+def entry_day(created: dt.datetime | None) -> dt.date:
+    """The company's date at ``created`` (an order's entry; ``None``: not entered yet, so today)."""
+    created = created or dt.datetime.now(dt.UTC)
     if created.tzinfo is None:
         created = created.replace(tzinfo=dt.UTC)
     return created.astimezone(COMPANY_TIMEZONE).date()

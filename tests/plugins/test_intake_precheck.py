@@ -175,6 +175,18 @@ def test_different_lines_or_another_customer_are_no_duplicate(session, admin, or
     assert levels(run(session, order, registry, "duplicate")) == ["pass"]
 
 
+def test_only_an_order_with_exactly_the_same_lines_is_a_duplicate(session, admin, order, registry):
+    """Lines compared as a whole: more lines, or the same product twice, is another order."""
+    extra = {"product": "P-200", "quantity": "1"}
+    make_order(session, admin, lines=[*GOOD_LINES, extra])
+    make_order(session, admin, lines=GOOD_LINES * 2)
+    make_order(session, admin, lines=[{"product": "P-100", "quantity": "2.000"}, extra])
+    assert levels(run(session, order, registry, "duplicate")) == ["pass"]
+    same = make_order(session, admin, lines=[{"product": "P-100", "quantity": "2.000", "unit_price": "1100.00"}])
+    (finding,) = run(session, order, registry, "duplicate")
+    assert finding.level == "warn" and same.number in finding.message
+
+
 def test_a_duplicate_outside_the_window_is_not_reported(session, admin, order, registry):
     other = make_order(session, admin, lines=GOOD_LINES)
     other.created_at = order.created_at - dt.timedelta(days=3)
