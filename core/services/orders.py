@@ -214,8 +214,14 @@ def _flush_order(session: Session, order: Order, *, new: bool = False) -> None:
     ``begin_nested`` flushes whatever is pending *before* its SAVEPOINT, so a new order
     is added inside it: a clash then undoes only the savepoint. A changed order's UPDATE
     is flushed before the savepoint; a clash there loses the transaction, which is
-    rolled back before the 409 is raised (the request fails as a whole anyway).
+    rolled back before the 409 is raised (the request fails as a whole anyway). Without
+    an external reference there is nothing to race for: a new order is flushed without
+    the savepoint (two statements fewer per order entered).
     """
+    if new and order.external_reference is None:
+        session.add(order)
+        session.flush()
+        return
     key = (order.company_id, order.channel, order.customer.id, order.external_reference)
     try:
         with session.begin_nested():
