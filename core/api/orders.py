@@ -13,7 +13,8 @@ from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from core.api.auth import api_user, require_api_user
 from core.api.common import (
@@ -28,7 +29,7 @@ from core.api.common import (
     read_json,
 )
 from core.contrib import STATUSES
-from core.models import Customer, Order, OrderTransition, User
+from core.models import Customer, Order, OrderLine, OrderTransition, User
 from core.schemas import MAX_ID, ActionInSchema, OrderInSchema, OrderOutSchema, OrderPatchSchema
 from core.security.fields import hides_person
 from core.services import ServiceError
@@ -189,7 +190,26 @@ def _customer_filter(value: str | None) -> int | str | None:
 
 
 def _with_etag(order: Order, status: int = 200) -> tuple[Order, int, dict[str, str]]:
-    return order, status, {"ETag": etag(order.version)}
+    return _answer(order), status, {"ETag": etag(order.version)}
+
+
+def _answer(order: Order) -> Order:
+    """``order`` with what its answer shows (customer, lines, their products) read in two queries.
+
+    After ``commit()`` every object is expired, so the answer would otherwise read the
+    order, its customer, its lines and then each line's product one query at a time.
+    """
+    identity = inspect(order).identity  # the id without reading the expired order first
+    order_id = identity[0] if identity else order.id
+    return (
+        db()
+        .scalars(
+            select(Order)
+            .where(Order.id == order_id)
+            .options(joinedload(Order.customer), selectinload(Order.lines).joinedload(OrderLine.product))
+        )
+        .one()
+    )
 
 
 @blp.route("")
