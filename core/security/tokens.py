@@ -7,7 +7,7 @@ import hashlib
 import secrets
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from core.db import utcnow
 from core.models import ApiToken, User
@@ -48,7 +48,10 @@ def user_for_token(session: Session, token: str) -> User | None:
     The token's last-used time is recorded in a short transaction of its own (at most
     once a minute), so a read-only request stays read-only.
     """
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    # The user comes with the token (one query): every API request asks.
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _digest(token)).options(joinedload(ApiToken.user))
+    )
     now = utcnow()
     if row is None or row.revoked_at is not None:
         return None
