@@ -405,16 +405,16 @@ def may_see_order(session: Session, actor: User | None, order: Order) -> bool:
 def get_order(session: Session, actor: User | None, order_id: int, *, for_update: bool = False) -> Order:
     """The order ``order_id`` if ``actor`` may see it; 404 otherwise, whether or not it exists.
 
-    Its customer and its lines with their products come along (every screen, answer and
-    guard of one order reads them): three queries instead of one per line's product.
-    The eager loads are separate SELECTs, so ``for_update`` locks the order row alone.
+    Its lines come along with their products (every screen, answer and guard of one
+    order reads them): two queries, where each line's product was read by itself. The
+    lines are a separate SELECT, so ``for_update`` locks the order row alone.
     """
     if not 0 < order_id <= MAX_ID:
         raise NotFound("order", order_id)
     stmt = (
         visible_orders(actor)
         .where(Order.id == order_id)
-        .options(selectinload(Order.customer), selectinload(Order.lines).joinedload(OrderLine.product))
+        .options(selectinload(Order.lines).joinedload(OrderLine.product))
     )
     if for_update:
         stmt = stmt.with_for_update()
