@@ -18,6 +18,7 @@ import base64
 import datetime as dt
 import hashlib
 import logging
+import weakref
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -63,8 +64,26 @@ def reader_language(user: User) -> str:
     return user.language if user.language in LANGUAGES else "zh_CN"
 
 
+#: The merged catalogues per registry (an app's plugin set) and language.
+_MERGED: weakref.WeakKeyDictionary[Registry, dict[str, NullTranslations]] = weakref.WeakKeyDictionary()
+
+
 def translations_for(registry: Registry, language: str) -> NullTranslations:
-    """Core's and the enabled plugins' message catalogues for ``language``, merged."""
+    """Core's and the enabled plugins' message catalogues for ``language``, merged.
+
+    Read once per registry and language: every notice of review's supervision and every
+    document asked for them, and reading and merging the catalogues cost more than
+    rendering. Like Flask-Babel's catalogues they are kept for the life of the process
+    (a changed plugin set is a new registry); a catalogue changed on disk is read by the
+    next process.
+    """
+    by_language = _MERGED.setdefault(registry, {})
+    if language not in by_language:
+        by_language[language] = _merged_translations(registry, language)
+    return by_language[language]
+
+
+def _merged_translations(registry: Registry, language: str) -> NullTranslations:
     translations: Translations | None = None
     for folder in [CORE_TRANSLATIONS, *registry.plugin_folders("translations")]:
         compile_catalogues(folder)
