@@ -667,13 +667,16 @@ def record_use(
 ) -> BillingExceptionUse | None:
     """Record that ``order`` passed ``path`` only thanks to a valid exception (once per path and reference).
 
-    Nothing is recorded when the customer is in good standing now or no exception is
-    valid (the gate was not what let the order pass).
+    Nothing is recorded when no exception is valid or the customer is in good standing
+    now (the gate was not what let the order pass). The exception is asked first: one
+    query, where the standing takes several and most orders have no exception.
     """
     if path not in GATE_PATHS:
         raise ValueError(f"unknown gate path {path!r}")
+    if not valid_exception(session, order.id):
+        return None
     holds = hold_reasons(session, order.customer_id, order, path)
-    if not holds or not valid_exception(session, order.id):
+    if not holds:
         return None
     reference = (reference or "")[:64]
     existing = session.scalar(
@@ -701,12 +704,15 @@ def record_use(
 
 
 def shipment_reasons(session: Session, order: Order, reference: str) -> list[str]:
-    """The gate at a shipment (each partial one): its reasons, or [] — recording a pass under exception."""
-    reasons = gate_reasons(session, order, "shipment")
-    if reasons:
-        return reasons
-    if hold_reasons(session, order.customer_id, order, "shipment"):
-        record_use(session, order, "shipment", None, reference)
+    """The gate at a shipment (each partial one): its reasons, or [] — recording a pass under exception.
+
+    As :func:`gate_reasons` on the path ``shipment``, with the standing computed once:
+    without a valid exception the hold reasons are the gate's; with one the gate passes
+    and :func:`record_use` records the pass if the customer is on hold.
+    """
+    if not valid_exception(session, order.id):
+        return hold_reasons(session, order.customer_id, order, "shipment")
+    record_use(session, order, "shipment", None, reference)
     return []
 
 
