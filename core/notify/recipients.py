@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Customer, Order, Role, User
-from core.services.orders import may_see_order
+from core.services.orders import users_who_may_see
 
 
 class PermanentFailure(Exception):
@@ -110,7 +110,7 @@ def resolve(session: Session, to: Recipient | Iterable[Recipient], order: Order 
     if order is not None:
         if order.id is None:
             session.flush()  # a new order: its id is what the scope is checked on
-        found = [user for user in found if may_see_order(session, user, order)]
+        found = users_who_may_see(session, found, order)
     return Audience(users=found, customers=list(customers.values()))
 
 

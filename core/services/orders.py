@@ -22,7 +22,7 @@ from core.db import UTCDateTime
 from core.models import Company, Customer, IdempotencyKey, Order, OrderLine, Product, User
 from core.plugins import Registry
 from core.schemas import MAX_ID, OrderInSchema, OrderPatchSchema
-from core.security.scopes import order_scope, order_scope_terms
+from core.security.scopes import order_scope, order_scope_terms, order_visible
 from core.services import Conflict, NotFound, ServiceError, audit
 from core.services.numbering import next_serial
 from core.services.paging import decode_cursor, encode_cursor
@@ -400,6 +400,20 @@ def visible_orders(actor: User | None) -> Select[tuple[Order]]:
 def may_see_order(session: Session, actor: User | None, order: Order) -> bool:
     """Whether ``order`` lies in ``actor``'s data scope (panels and hooks ask before showing)."""
     return session.scalar(select(Order.id).where(Order.id == order.id, order_scope(actor))) is not None
+
+
+def users_who_may_see(session: Session, users: list[User], order: Order) -> list[User]:
+    """Those of ``users`` whose data scope includes ``order``, in their order, in one query.
+
+    What :func:`may_see_order` answers for each (a notice about an order reaches only
+    them): one ``EXISTS`` per user in a single SELECT, where each user was a query.
+    """
+    visible: list[User] = []
+    for start in range(0, len(users), 100):  # well within any database's column limit
+        chunk = users[start : start + 100]
+        row = session.execute(select(*(order_visible(order.id, user) for user in chunk))).one()
+        visible += [user for user, seen in zip(chunk, row, strict=True) if seen]
+    return visible
 
 
 def get_order(session: Session, actor: User | None, order_id: int, *, for_update: bool = False) -> Order:
