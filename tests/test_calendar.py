@@ -290,3 +290,35 @@ def test_absurd_input_is_refused_before_any_counting(session: Session, company: 
         add_working_days(session, D(2026, 1, 1), 100_000)
     with pytest.raises(CalendarError, match="no company 999"):
         add_working_days(session, D(2026, 1, 1), 1, company_id=999)
+
+
+def test_a_range_read_serves_the_counts_inside_it_until_a_day_changes(session: Session, company: Company):
+    """Counting several due dates from one day reads the calendar once per transaction; a
+    holiday added meanwhile, even unflushed, counts at once."""
+    rules = (SAT_SUN, GOLDEN_WEEK | {ANNIVERSARY}, MAKE_UP)
+    extra = D(2026, 9, 22)
+    after = (SAT_SUN, GOLDEN_WEEK | {ANNIVERSARY, extra}, MAKE_UP)
+    reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM calendar_day" in statement:
+            reads.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for start, n in ((D(2026, 9, 21), 10), (D(2026, 9, 21), 2), (D(2026, 9, 22), 5)):
+            assert add_working_days(session, start, n) == reference_add(start, n, *rules)
+        assert working_days_between(session, D(2026, 9, 21), D(2026, 9, 30)) == reference_between(
+            D(2026, 9, 21), D(2026, 9, 30), *rules
+        )
+        assert len(reads) == 1, "the first range covers the others"
+        session.add(CalendarDay(company_id=company.id, day=extra, kind="holiday", name="停工"))
+        for start, n in ((D(2026, 9, 21), 10), (D(2026, 9, 21), 2)):
+            assert add_working_days(session, start, n) == reference_add(start, n, *after)
+        assert reference_add(D(2026, 9, 21), 2, *after) != reference_add(D(2026, 9, 21), 2, *rules)
+        assert len(reads) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    session.rollback()
+    assert add_working_days(session, D(2026, 9, 21), 2) == reference_add(D(2026, 9, 21), 2, *rules)

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import CalendarDay, Company
+from core.txcache import remembered
 
 #: Day codes as ``Company.weekend_days`` stores them, Monday first (``date.weekday()`` order).
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -220,12 +221,39 @@ def working_calendar(
     return _load(session, *company_week(session, company_id), start, end)
 
 
+#: Ranges of calendar days read in a transaction: (first day, last day, (day, kind) rows).
+_Ranges = list[tuple[dt.date, dt.date, list[tuple[dt.date, str]]]]
+
+
+def _no_ranges() -> _Ranges:
+    return []
+
+
 def _load(session: Session, company_id: int, weekend: frozenset[int], start: dt.date, end: dt.date) -> WorkingCalendar:
-    rows = session.execute(
-        select(CalendarDay.day, CalendarDay.kind).where(
-            CalendarDay.company_id == company_id, CalendarDay.day >= start, CalendarDay.day <= end
-        )
-    ).all()
+    """The calendar from ``start`` to ``end``; a range read earlier in the transaction that covers it is reused.
+
+    An order's move counts several due dates from today (each review department's, each
+    carrier's delivery, the manual check's): the windows overlap, and the first wide
+    enough one serves the others (:mod:`core.txcache`; a calendar day or the company
+    changed through the session is seen at once).
+    """
+    key, watch = ("calendar.days", company_id), (CalendarDay, Company)
+    read = remembered(session, key, _no_ranges, watch=watch)
+    for low, high, days in read:
+        if low <= start and end <= high:
+            rows = [(day, kind) for day, kind in days if start <= day <= end]
+            break
+    else:
+        rows = [
+            (day, kind)
+            for day, kind in session.execute(
+                select(CalendarDay.day, CalendarDay.kind).where(
+                    CalendarDay.company_id == company_id, CalendarDay.day >= start, CalendarDay.day <= end
+                )
+            )
+        ]
+        # Asked again: the query's autoflush may have written a change, forgetting the list.
+        remembered(session, key, _no_ranges, watch=watch).append((start, end, rows))
     return WorkingCalendar(
         weekend=weekend,
         holidays={day for day, kind in rows if kind == "holiday"},
