@@ -38,9 +38,9 @@ from core.db import utcnow
 from core.labels import N_
 from core.models import Order, OrderLine, Product, User
 from core.notify import ToCustomer, notify
-from core.services import audit
+from core.services import NotFound, audit
 from core.services.numbering import next_serial
-from core.services.orders import get_order
+from core.services.orders import get_order, may_see_order
 from core.settings import get_setting, session_registry
 from plugins.logistics import flow, stock
 from plugins.logistics.errors import LogisticsError
@@ -182,8 +182,19 @@ def _shipment(session: Session, actor: User, shipment_id: int, *, for_update: bo
     shipment = session.scalar(stmt)
     if shipment is None:
         raise LogisticsError("not_found", N_("Shipment %(id)s does not exist."), status=404, id=shipment_id)
-    get_order(session, actor, shipment.order_id)  # NotFound outside the data scope
+    _check_scope(session, actor, shipment.order_id)
     return shipment
+
+
+def _check_scope(session: Session, actor: User, order_id: int) -> None:
+    """NotFound unless order ``order_id`` lies in ``actor``'s data scope.
+
+    A scope check only (the order is usually in the session already), not
+    get_order's read of the order with its lines.
+    """
+    order = session.get(Order, order_id)
+    if order is None or not may_see_order(session, actor, order):
+        raise NotFound("order", order_id)
 
 
 def order_of(session: Session, shipment: LogisticsShipment) -> Order:
@@ -495,7 +506,7 @@ def _pick_list(session: Session, actor: User, pick_list_id: int) -> LogisticsPic
     if pick_list is None:
         raise LogisticsError("not_found", N_("Picking list %(id)s does not exist."), status=404, id=pick_list_id)
     for shipment in pick_list.shipments:
-        get_order(session, actor, shipment.order_id)
+        _check_scope(session, actor, shipment.order_id)
     return pick_list
 
 
