@@ -56,6 +56,17 @@ def make_token(db: Path | str, email: str) -> str:
         engine.dispose()
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """The CPU time (user + system) process ``pid`` has used so far, from ``/proc``."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid: int) -> list[int]:
     """The direct child processes of ``pid``."""
     found = []
@@ -215,20 +226,25 @@ def measure(ctx: Context) -> list[Row]:
         post_orders(server.port, token, [order_body(rng, 10_000_000 + n) for n in range(20)], connections)  # warm-up
         bodies = [order_body(rng, n) for n in range(count)]
         log(f"{MEASURE}: {count} orders over {connections} connections to port {server.port}")
-        seconds, answers = post_orders(server.port, token, bodies, connections)
-        time.sleep(0.5)
         worker = server.worker_pid()
+        cpu_before = cpu_seconds(worker)
+        seconds, answers = post_orders(server.port, token, bodies, connections)
+        cpu_after = cpu_seconds(worker)
+        time.sleep(0.5)
         peak = peak_rss_mb(worker) if worker else None
         master = peak_rss_mb(server.process.pid)
     finally:
         server.stop()
     ok = answers.get("submit 200", 0)
     rate = ok / seconds
-    log(f"{MEASURE}: {rate:,.1f} orders/s; answers {answers}; worker peak {peak} MiB")
+    # The worker's CPU per order: what the server spends, whatever else shares the machine.
+    cpu_ms = 1000 * (cpu_after - cpu_before) / ok if cpu_before is not None and cpu_after is not None and ok else None
+    cpu_note = f", worker {cpu_ms:.1f} ms CPU per order" if cpu_ms is not None else ""
+    log(f"{MEASURE}: {rate:,.1f} orders/s{cpu_note}; answers {answers}; worker peak {peak} MiB")
     rows = [
         Row(MEASURE, "create + submit, 5 lines", round(rate, 1), "orders/s", "≥ 400", rate >= 400,
-            f"{ok}/{count} submitted in {seconds:.1f} s, {connections} connections, gunicorn 1 worker × 4 threads; "
-            f"answers {answers}"),
+            f"{ok}/{count} submitted in {seconds:.1f} s{cpu_note}, {connections} connections, gunicorn 1 worker × "
+            f"4 threads; answers {answers}", {"worker_cpu_ms_per_order": round(cpu_ms, 2) if cpu_ms else None}),
     ]  # fmt: skip
     if peak is None:
         rows.append(skipped(MEMORY, "peak RSS of the server process", "MiB", "≤ 200", "no worker process found"))
