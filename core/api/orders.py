@@ -197,9 +197,13 @@ def _answer(order: Order) -> Order:
     """``order`` with what its answer shows (customer, lines, their products) read in two queries.
 
     After ``commit()`` every object is expired, so the answer would otherwise read the
-    order, its customer, its lines and then each line's product one query at a time.
+    order, its customer, its lines and then each line's product one query at a time. An
+    order read in this request and not committed since (a GET) is answered as it is.
     """
-    identity = inspect(order).identity  # the id without reading the expired order first
+    state = inspect(order)
+    if not state.expired_attributes:
+        return order
+    identity = state.identity  # the id without reading the expired order first
     order_id = identity[0] if identity else order.id
     return (
         db()
