@@ -73,7 +73,7 @@ def test_switched_off_steps_are_read_once_and_a_change_in_the_transaction_is_see
         # Statements that write the table, bypassing the objects, are seen too.
         session.execute(update(StepSetting).where(StepSetting.key == "submitted").values(enabled=True))
         assert "submitted" not in Workflow(registry, session).disabled
-        session.execute(text("UPDATE step_setting SET enabled = 0 WHERE key = 'submitted'"))
+        session.execute(text("UPDATE step_setting SET enabled = :off WHERE key = 'submitted'"), {"off": False})
         assert "submitted" in Workflow(registry, session).disabled
     session.rollback()
     assert "submitted" not in Workflow(registry, session).disabled
