@@ -48,6 +48,9 @@ class Order(Base):
         # the next cursor's page read only their own rows, however many orders there are.
         # Each also serves its column alone (foreign-key look-ups, a customer's orders).
         *(Index(f"ix_order_{column}_created", column, "created_at", "id") for column in SCOPE_COLUMNS),
+        # And with the status between: a scope filtered by status ("my submitted orders")
+        # is counted and paged from its own rows of that status, rare or common.
+        *(Index(f"ix_order_{column}_status", column, "status", "created_at", "id") for column in SCOPE_COLUMNS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
