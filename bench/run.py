@@ -109,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         "--list-orders", type=int, help="orders to generate for (d) (default 10 000 quick, 1 000 000 full)"
     )
     parser.add_argument("--work", type=Path, help="folder for the databases (default: a new temporary one)")
-    parser.add_argument("--profile", action="store_true", help="run (b) and (c) under cProfile and print hotspots")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run (b), (c) and (d) under cProfile and print hotspots; (d) logs each request's SQL and query plans",
+    )
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "suite.json")
     args = parser.parse_args(argv)
     os.environ.setdefault("ORDO_SECRET_KEY", "benchmark-only-secret")
