@@ -12,10 +12,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
 
 def free_port() -> int:
@@ -93,3 +95,51 @@ def post_json(
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+ALL_PLUGINS = ("intake", "review", "logistics", "billing", "kpi")
+
+
+@contextlib.contextmanager
+def installation(
+    ordo_templates: Any, folder: Path, prepare: Callable[[Session, Any], None] | None = None
+) -> Iterator[dict[str, Any]]:
+    """A database with every plugin and master data in instance ``folder``, an admin token, an SMTP sink.
+
+    Yields ``folder``, ``url``, ``token``, ``sink`` (its Message-IDs) and ``state`` (the
+    app's Ordo state, to read the database). ``prepare(session, state)`` runs before the commit.
+    """
+    from aiosmtpd.controller import Controller
+    from sqlalchemy import select
+
+    from core.app import create_app
+    from core.models import User
+    from core.settings import set_setting
+    from core.testing import ADMIN_EMAIL, seed_master_data, token_for
+
+    folder.mkdir()
+    url = ordo_templates.new_database(ALL_PLUGINS, folder)
+    sink = Sink()
+    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    state = create_app({"INSTANCE": folder, "DATABASE_URL": url}).extensions["ordo"]
+    try:
+        with state.sessions() as session:
+            seed_master_data(session)
+            admin = session.scalar(select(User).where(User.email == ADMIN_EMAIL))
+            assert admin is not None
+            token = token_for(session, admin)
+            for key, value in (
+                ("core.smtp.host", "127.0.0.1"),
+                ("core.smtp.port", smtp.port),
+                ("core.smtp.timeout", 10),
+            ):
+                set_setting(session, key, value, registry=state.registry)
+            if prepare is not None:
+                prepare(session, state)
+            session.commit()
+        yield {"folder": folder, "url": url, "token": token, "sink": sink, "state": state}
+    finally:
+        smtp.stop()
+        state.engine.dispose()
+        ordo_templates.drop(url)

@@ -32,16 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from process_helpers import Sink, free_port, kill_group, post_json, start_ordo, wait_until_serving
+from process_helpers import free_port, kill_group, post_json, start_ordo, wait_until_serving
+from process_helpers import installation as make_installation
 from sqlalchemy import func, select
 
-from core.app import create_app
-from core.models import NumberSequence, Order, OrderLine, OrderTransition, OutboxMessage, User
-from core.settings import set_setting
-from core.testing import ADMIN_EMAIL, order_payload, seed_master_data, token_for
+from core.models import NumberSequence, Order, OrderLine, OrderTransition, OutboxMessage
+from core.testing import order_payload
 
-ALL_PLUGINS = ("intake", "review", "logistics", "billing", "kpi")
 CYCLES = int(os.environ.get("ORDO_CRASH_CYCLES", "6"))
 CLIENTS = 4
 
@@ -49,26 +46,8 @@ CLIENTS = 4
 @pytest.fixture
 def installation(ordo_templates: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A database with every plugin and master data, an admin token and an SMTP server."""
-    folder = tmp_path / "instance"
-    folder.mkdir()
-    url = ordo_templates.new_database(ALL_PLUGINS, folder)
-    sink = Sink()
-    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
-    smtp.start()
-    app = create_app({"INSTANCE": folder, "DATABASE_URL": url})
-    state = app.extensions["ordo"]
-    with state.sessions() as session:
-        seed_master_data(session)
-        admin = session.scalar(select(User).where(User.email == ADMIN_EMAIL))
-        assert admin is not None
-        token = token_for(session, admin)
-        for key, value in (("core.smtp.host", "127.0.0.1"), ("core.smtp.port", smtp.port), ("core.smtp.timeout", 10)):
-            set_setting(session, key, value, registry=state.registry)
-        session.commit()
-    yield {"folder": folder, "url": url, "token": token, "sink": sink, "state": state}
-    smtp.stop()
-    state.engine.dispose()
-    ordo_templates.drop(url)
+    with make_installation(ordo_templates, tmp_path / "instance") as made:
+        yield made
 
 
 class Clients:

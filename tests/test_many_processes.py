@@ -23,48 +23,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from process_helpers import Sink, free_port, post_json, start_ordo, wait_until_serving
+from process_helpers import free_port, installation, post_json, start_ordo, wait_until_serving
 from sqlalchemy import func, select, update
 
-from core.app import create_app
 from core.db import utcnow
 from core.jobs.runner import ensure_states
-from core.models import JobRun, JobState, Order, OrderTransition, OutboxMessage, User
-from core.settings import set_setting
-from core.testing import ADMIN_EMAIL, order_payload, seed_master_data, token_for
+from core.models import JobRun, JobState, Order, OrderTransition, OutboxMessage
+from core.testing import order_payload
 
-ALL_PLUGINS = ("intake", "review", "logistics", "billing", "kpi")
 ORDERS = 40
 CLIENTS = 6
+
+
+def _all_jobs_due(session: Any, state: Any) -> None:
+    """Every job due now, so the two workers compete for each of them."""
+    ensure_states(session, state.registry)
+    session.execute(update(JobState).values(next_run_at=utcnow() - dt.timedelta(seconds=1)))
 
 
 @pytest.fixture
 def shared(ordo_templates: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """One database with every plugin and master data, its instance folder, a token and an SMTP server."""
-    folder = tmp_path / "instance"
-    folder.mkdir()
-    url = ordo_templates.new_database(ALL_PLUGINS, folder)
-    sink = Sink()
-    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
-    smtp.start()
-    app = create_app({"INSTANCE": folder, "DATABASE_URL": url})
-    state = app.extensions["ordo"]
-    with state.sessions() as session:
-        seed_master_data(session)
-        admin = session.scalar(select(User).where(User.email == ADMIN_EMAIL))
-        assert admin is not None
-        token = token_for(session, admin)
-        for key, value in (("core.smtp.host", "127.0.0.1"), ("core.smtp.port", smtp.port), ("core.smtp.timeout", 10)):
-            set_setting(session, key, value, registry=state.registry)
-        # Every job due now, so the two workers compete for each of them.
-        ensure_states(session, state.registry)
-        session.execute(update(JobState).values(next_run_at=utcnow() - dt.timedelta(seconds=1)))
-        session.commit()
-    yield {"folder": folder, "url": url, "token": token, "sink": sink, "state": state}
-    smtp.stop()
-    state.engine.dispose()
-    ordo_templates.drop(url)
+    with installation(ordo_templates, tmp_path / "instance", _all_jobs_due) as made:
+        yield made
 
 
 def start(args: list[str], shared: dict[str, Any], log: Path) -> subprocess.Popen[bytes]:
