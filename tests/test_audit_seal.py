@@ -121,30 +121,32 @@ def test_the_sealing_job_runs_in_the_worker(state: OrdoState, trail):
     assert check(state).checked > 0
 
 
+def tamper(unguarded: Any, *statements: str) -> int:
+    """Run ``statements`` (``:id`` = the second entry) on the unguarded connection; returns that id."""
+    target = unguarded.execute(text("SELECT min(id) + 1 FROM audit_log")).scalar()
+    for statement in statements:
+        unguarded.execute(text(statement), {"id": target})
+    unguarded.commit()
+    return int(target)
+
+
 def test_a_changed_entry_is_named(state: OrdoState, trail, unguarded):
     seal_now(state)
-    target = unguarded.execute(text("SELECT min(id) + 1 FROM audit_log")).scalar()
-    unguarded.execute(text("UPDATE audit_log SET reason = 'nothing happened' WHERE id = :id"), {"id": target})
-    unguarded.commit()
+    target = tamper(unguarded, "UPDATE audit_log SET reason = 'nothing happened' WHERE id = :id")
     verdict = check(state)
     assert not verdict.intact and verdict.altered == [target]
 
 
 def test_a_removed_entry_breaks_the_chain_after_it(state: OrdoState, trail, unguarded):
     seal_now(state)
-    target = unguarded.execute(text("SELECT min(id) + 1 FROM audit_log")).scalar()
-    unguarded.execute(text("DELETE FROM audit_seal WHERE audit_id = :id"), {"id": target})
-    unguarded.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": target})
-    unguarded.commit()
+    target = tamper(unguarded, "DELETE FROM audit_seal WHERE audit_id = :id", "DELETE FROM audit_log WHERE id = :id")
     verdict = check(state)
     assert not verdict.intact and verdict.altered == [target + 1]
 
 
 def test_an_entry_whose_seal_was_removed_too_is_named_as_slipped_in(state: OrdoState, trail, unguarded):
     seal_now(state)
-    target = unguarded.execute(text("SELECT min(id) + 1 FROM audit_log")).scalar()
-    unguarded.execute(text("DELETE FROM audit_seal WHERE audit_id = :id"), {"id": target})
-    unguarded.commit()
+    target = tamper(unguarded, "DELETE FROM audit_seal WHERE audit_id = :id")
     verdict = check(state)
     assert not verdict.intact and verdict.inserted == [target]
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select
+from sqlalchemy import Row, insert, select
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -142,9 +142,3 @@ def verify(session: Session, expect: tuple[int, str] | None = None) -> Verdict:
                 f"entry #{anchor_id}'s seal is {seals.get(anchor_id) or 'missing'}, not {anchor_hash}"
             )
     return verdict
-
-
-def unsealed_count(session: Session) -> int:
-    """How many entries wait for the next sealing."""
-    last = session.scalar(select(func.max(AuditSeal.audit_id))) or 0
-    return session.scalar(select(func.count()).where(AuditLog.id > last)) or 0
