@@ -526,10 +526,34 @@ def db_upgrade(ctx: Context) -> None:
 
     Permissions that arrived with the new code are granted to their default roles.
     """
-    granted = installation.upgrade(ctx.engine)
+    try:
+        granted = installation.upgrade(ctx.engine)
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from None
     if granted:
         click.echo("Granted to their default roles: " + ", ".join(granted))
     click.echo("Database at head: " + ", ".join(sorted(migrate.current_revisions(ctx.engine))))
+
+
+@db.command("grant-app-role")
+@click.argument("role")
+@pass_ctx
+def db_grant_app_role(ctx: Context, role: str) -> None:
+    """Make ROLE the PostgreSQL role the servers and workers connect as.
+
+    Run it as the owner of Ordo's tables. ROLE may read and write every table, but on
+    the audit log only read and add: the database refuses it any change, deletion or
+    TRUNCATE there, and it cannot lift the triggers. Tables made later get the same grants.
+    """
+    from core.database_role import DatabaseRoleError, grant_application_role
+
+    ctx.require_initialised()
+    try:
+        with ctx.engine.begin() as connection:
+            grant_application_role(connection, role)
+    except DatabaseRoleError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Granted to {role}. Point ORDO_DATABASE_URL of the servers and workers at {role}.")
 
 
 @db.command("current")

@@ -18,10 +18,24 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
-from core.plugins import PluginInfo, discover
+from core.database_role import lacks_privilege
+from core.labels import N_
+from core.plugins import PluginError, PluginInfo, discover
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+#: Said when the database refuses a migration for want of rights: the servers connect as the
+#: application's role (:mod:`core.database_role`), which may not change tables.
+NOT_THE_OWNER = N_(
+    "The database role Ordo connects as may not change tables. "
+    "Run `ordo db upgrade` or `ordo plugins enable` connected as the owner of the database."
+)
+
+
+class SchemaPrivilegeError(PluginError):
+    """A migration the connected role has no right to run; nothing was changed."""
 
 
 def plugin_versions(installed: Iterable[PluginInfo]) -> dict[str, Path]:
@@ -49,13 +63,22 @@ def alembic_config(connection: Connection | None = None, installed: dict[str, Pl
 
 
 def upgrade(engine: Engine, plugins: Iterable[str], installed: dict[str, PluginInfo] | None = None) -> None:
-    """Bring core and each named plugin's branch to head, in one transaction per branch."""
+    """Bring core and each named plugin's branch to head, in one transaction per branch.
+
+    Raises :class:`SchemaPrivilegeError` when the connected role may not change tables (the
+    application's role, :mod:`core.database_role`); that branch's transaction is rolled back.
+    """
     installed = installed if installed is not None else discover()
     folders = plugin_versions(installed.values())
     targets = ["core@head", *(f"{name}@head" for name in plugins if name in folders)]
     for target in targets:
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection, installed), target)
+        try:
+            with engine.begin() as connection:
+                command.upgrade(alembic_config(connection, installed), target)
+        except DBAPIError as exc:
+            if lacks_privilege(exc):
+                raise SchemaPrivilegeError(NOT_THE_OWNER) from None
+            raise
 
 
 def analyze_indexes(connection: Connection, names: Iterable[str]) -> None:
