@@ -735,10 +735,10 @@ def _issue(
     invoice.number = number_for(prefix, day.year, serial)
     invoice.year = day.year
     invoice.invoice_date = day
-    invoice.status = "issued"
+    _dues(session, invoice, order, day)  # reads terms (an autoflush): before the invoice is issued
+    invoice.status = "issued"  # from here on the database refuses any change but ``settled``
     invoice.issued_at = utcnow()
     invoice.issued_by_id = actor.id if actor is not None else None
-    _dues(session, invoice, order, day)
     session.flush()
     audit.record(
         session,

@@ -9,6 +9,8 @@ them by module name (pytest puts ``tests/plugins`` on ``sys.path``)::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -79,3 +81,36 @@ def pay(
         payments.allocate_payment(session, actor, payment.id, [(allocate_to.id, Decimal(str(amount)))])
     session.commit()
     return payment
+
+
+@contextmanager
+def dues_rewritable(session: Session) -> Iterator[None]:
+    """Test setup only: let the test hand-make an issued invoice's dues, then guard them again.
+
+    The database refuses any change to an issued invoice's dues (migration b0005); a few
+    tests need a schedule that no payment term makes (dues long past, uneven instalments).
+    The guards are lifted on this connection's transaction and put back before it ends;
+    commit inside the block.
+    """
+    names = ("billing_invoice_due_fixed", "billing_invoice_due_kept")
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        made = connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (?, ?)", names
+        ).scalars()
+        statements = list(made)
+        assert len(statements) == len(names)
+        for name in names:
+            connection.exec_driver_sql(f"DROP TRIGGER {name}")
+        yield
+        connection = session.connection()
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+    else:
+        for name in names:
+            connection.exec_driver_sql(f"ALTER TABLE billing_invoice_due DISABLE TRIGGER {name}")
+        yield
+        connection = session.connection()
+        for name in names:
+            connection.exec_driver_sql(f"ALTER TABLE billing_invoice_due ENABLE TRIGGER {name}")
+    session.commit()

@@ -314,11 +314,16 @@ def test_a_late_due_covered_by_what_was_paid_holds_nobody(
     invoice = invoice_order(session, admin, order)
     assert invoice.total == Decimal("113.00")
     today = dt.date.today()
-    (first,) = invoice.dues  # two instalments instead: 40.00 sixty days ago, 73.00 next month
-    first.due_date, first.amount = today - dt.timedelta(days=60), Decimal("40.00")
-    invoice.dues.append(BillingInvoiceDue(sequence=2, due_date=today + dt.timedelta(days=30), amount=Decimal("73.00")))
-    invoice.settled = Decimal(settled)
-    session.commit()
+    from billing_helpers import dues_rewritable
+
+    with dues_rewritable(session):
+        (first,) = invoice.dues  # two instalments instead: 40.00 sixty days ago, 73.00 next month
+        first.due_date, first.amount = today - dt.timedelta(days=60), Decimal("40.00")
+        invoice.dues.append(
+            BillingInvoiceDue(sequence=2, due_date=today + dt.timedelta(days=30), amount=Decimal("73.00"))
+        )
+        invoice.settled = Decimal(settled)
+        session.commit()
     overdue = ledger.overdue_amount(session, c001, today, 5)
     assert overdue == max(Decimal("0.00"), Decimal("40.00") - Decimal(settled))
     assert bool(credit.hold_badges(session, [order])) is late

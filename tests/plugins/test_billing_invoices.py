@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.clock import company_now
 from core.models import Order, OrderLine, OrderTransition, User
 from core.testing import PASSWORD, ApiCaller, csrf_token, login, make_order, make_user, token_for
 from plugins.billing import invoices
@@ -321,7 +322,7 @@ def test_uninvoiced_report_lists_late_deliveries_until_a_reason_is_recorded(
     session.commit()
     draft = invoices.create_invoice(session, finance, done)
     session.commit()
-    today = dt.date.today()
+    today = company_now().date()  # the company's day: near midnight UTC it is not the server's
     # A draft does not invoice the delivery: it is still late until the invoice is issued.
     assert done.number in [r.order_number for r in invoices.uninvoiced_deliveries(session, finance, today)]
     invoices.issue_invoice(session, finance, draft.id)

@@ -42,9 +42,13 @@ def ordo_plugins() -> Sequence[str]:
 
 
 def one_due(session: Session, invoice: BillingInvoice, day: dt.date) -> None:
-    session.execute(delete(BillingInvoiceDue).where(BillingInvoiceDue.invoice_id == invoice.id))
-    session.add(BillingInvoiceDue(invoice_id=invoice.id, sequence=1, due_date=day, amount=invoice.total))
-    session.commit()
+    """Replace the issued invoice's schedule with one due on ``day``."""
+    from billing_helpers import dues_rewritable
+
+    with dues_rewritable(session):
+        session.execute(delete(BillingInvoiceDue).where(BillingInvoiceDue.invoice_id == invoice.id))
+        session.add(BillingInvoiceDue(invoice_id=invoice.id, sequence=1, due_date=day, amount=invoice.total))
+        session.commit()
 
 
 def confirmed_on(session: Session, order: Order, day: dt.date) -> None:

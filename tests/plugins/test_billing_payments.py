@@ -48,23 +48,35 @@ def today() -> dt.date:
 
 
 def issued(
-    session: Session, code: str, total: str, *, due_in: int = 30, invoice_date: dt.date | None = None
+    session: Session,
+    code: str,
+    total: str,
+    *,
+    due_in: int = 30,
+    invoice_date: dt.date | None = None,
+    kind: str = "invoice",
+    status: str = "issued",
 ) -> BillingInvoice:
-    """An issued invoice of ``total`` for customer ``code`` (no order), committed."""
+    """An issued invoice (or credit note, or a draft) of ``total`` for customer ``code`` (no order), committed.
+
+    Made whole in one INSERT: the database refuses any later change to an issued invoice.
+    """
     cust = customer(session, code)
     day = invoice_date or today()
-    number = f"TINV-{next(_numbers):05d}"
+    prefix = "TCN" if kind == "credit_note" else "TINV"
+    number = None if status == "draft" else f"{prefix}-{next(_numbers):05d}"
+    amount = Decimal(total) if kind == "invoice" else -Decimal(total)
     invoice = BillingInvoice(
         company_id=cust_company(session),
-        kind="invoice",
+        kind=kind,
         number=number,
         year=day.year,
-        status="issued",
+        status=status,
         basis="ordered",
         customer_id=cust.id,
-        untaxed=Decimal(total),
+        untaxed=amount,
         tax=Decimal("0"),
-        total=Decimal(total),
+        total=amount,
         settled=Decimal("0"),
         invoice_date=day,
         due_date=day + dt.timedelta(days=due_in),
@@ -248,9 +260,7 @@ def test_allocations_above_what_is_left_of_the_payment_are_refused(session: Sess
 @pytest.mark.req("BL-6")
 def test_other_customers_invoices_drafts_and_bad_amounts_are_refused(session: Session, finance: User) -> None:
     mine, theirs = issued(session, "C001", "300.00"), issued(session, "C002", "300.00")
-    draft = issued(session, "C001", "100.00")
-    draft.status, draft.number = "draft", None
-    session.commit()
+    draft = issued(session, "C001", "100.00", status="draft")
     payment = record(session, finance, "C001", "600.00")
     before = snapshot(session)
     cases = [
@@ -344,9 +354,7 @@ def test_an_overpayment_stays_in_the_balance_and_pays_the_next_invoice(session: 
 def test_the_balance_uses_credit_notes_and_oldest_payments_first(session: Session, finance: User) -> None:
     older = record(session, finance, "C001", "100.00", received_on=today() - dt.timedelta(days=5))
     newer = record(session, finance, "C001", "100.00")
-    note = issued(session, "C001", "40.00")
-    note.kind, note.total, note.untaxed, note.number = "credit_note", Decimal("-40.00"), Decimal("-40.00"), "TCN-1"
-    session.commit()
+    note = issued(session, "C001", "40.00", kind="credit_note")
     invoice = issued(session, "C001", "150.00")
     made = payments.apply_balance(session, finance, invoice)
     session.commit()

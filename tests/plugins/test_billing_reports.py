@@ -45,12 +45,15 @@ def people(session: Session, seed: dict[str, Any]) -> dict[str, User]:
 
 def set_dues(session: Session, invoice: BillingInvoice, dues: list[tuple[dt.date, Decimal]]) -> None:
     """Replace the invoice's dues (the rest of the total on the last one)."""
-    session.execute(delete(BillingInvoiceDue).where(BillingInvoiceDue.invoice_id == invoice.id))
-    rest = invoice.total - sum((amount for _day, amount in dues[:-1]), Decimal("0"))
-    for sequence, (day, amount) in enumerate(dues, start=1):
-        value = rest if sequence == len(dues) else amount
-        session.add(BillingInvoiceDue(invoice_id=invoice.id, sequence=sequence, due_date=day, amount=value))
-    session.commit()
+    from billing_helpers import dues_rewritable
+
+    with dues_rewritable(session):
+        session.execute(delete(BillingInvoiceDue).where(BillingInvoiceDue.invoice_id == invoice.id))
+        rest = invoice.total - sum((amount for _day, amount in dues[:-1]), Decimal("0"))
+        for sequence, (day, amount) in enumerate(dues, start=1):
+            value = rest if sequence == len(dues) else amount
+            session.add(BillingInvoiceDue(invoice_id=invoice.id, sequence=sequence, due_date=day, amount=value))
+        session.commit()
 
 
 @pytest.fixture
