@@ -70,9 +70,15 @@ def categories() -> list[Category]:
         ),
         Category("Crashes (SIGKILL under load)", ("tests/test_crash.py",), f"{cycles} kill cycles, 4 clients"),
         Category(
-            "Integrity: append-only audit log, hash chain, tampering",
-            ("tests/test_audit_trail.py", "tests/test_audit_seal.py"),
-            "update, delete, slip-in, re-chained forgery",
+            "Integrity: audit log, hash chain, issued money, the app's database role",
+            (
+                "tests/test_audit_trail.py",
+                "tests/test_audit_seal.py",
+                "tests/test_database_role.py",
+                "tests/plugins/test_billing_integrity.py",
+            ),
+            "update, delete, slip-in, re-chained forgery; 19 raw-SQL edits and every billing route on issued money; "
+            "12 rewrites as the app's PostgreSQL role",
         ),
         Category("Backup drill", ("tests/test_backup.py",), "backup while orders are written; damaged dumps"),
         Category(
