@@ -278,3 +278,62 @@ def test_the_provider_screen_shows_a_new_secret_once(client: FlaskClient, sessio
     assert provider.secret in shown.get_data(as_text=True)
     listing = client.get("/billing/payment-providers").get_data(as_text=True)
     assert "unionpay" in listing and provider.secret not in listing
+
+
+def rows_written(session: Session) -> dict[str, int]:
+    """Counts of everything a webhook delivery writes: payments, allocations, notices, audit."""
+    from core.models import AuditLog, OutboxMessage
+
+    session.rollback()
+    return {
+        model.__name__: session.scalar(select(func.count()).select_from(model)) or 0
+        for model in (BillingPayment, BillingAllocation, Notification, OutboxMessage, AuditLog)
+    }
+
+
+@pytest.mark.req("BL-6")
+def test_a_delivery_that_lost_a_race_runs_again_and_writes_and_notifies_once(
+    app: Flask, client: FlaskClient, session: Session, secret: str
+) -> None:
+    """A serialization failure (or SQLite's busy database) injected at the allocation's INSERT:
+    the request runs again and the payment, its allocation and its notices exist once — the
+    provider's own retry of the same event afterwards adds nothing."""
+    import sqlite3
+
+    import psycopg.errors
+    from sqlalchemy import event as sa_event
+
+    from core.web import ordo
+
+    issued(session, "C001", "300.00", "INV-A")
+    issued(session, "C001", "300.00", "INV-B")
+    start = rows_written(session)
+    assert deliver(client, secret, event(session, event_id="evt-control", invoice="INV-A")).status_code == 201
+    control = rows_written(session)
+    written_once = {name: control[name] - start[name] for name in control}
+    assert written_once["BillingPayment"] == written_once["BillingAllocation"] == 1
+
+    with app.app_context():
+        engine = ordo().engine
+    failures: list[str] = []
+
+    def fail_first_allocation(_cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO BILLING_ALLOCATION") and not failures:
+            failures.append(statement)
+            if engine.dialect.name == "postgresql":
+                raise psycopg.errors.SerializationFailure("could not serialize access due to concurrent update")
+            raise sqlite3.OperationalError("database is locked")
+
+    sa_event.listen(engine, "do_execute", fail_first_allocation)
+    try:
+        answer = deliver(client, secret, event(session, event_id="evt-raced", invoice="INV-B"))
+    finally:
+        sa_event.remove(engine, "do_execute", fail_first_allocation)
+    assert failures, "the allocation INSERT was never reached: this test proves nothing"
+    assert answer.status_code == 201, answer.get_json()
+    after = rows_written(session)
+    assert {name: after[name] - control[name] for name in after} == written_once
+
+    again = deliver(client, secret, event(session, event_id="evt-raced", invoice="INV-B"))
+    assert again.status_code == 200 and again.get_json()["duplicate"] is True
+    assert rows_written(session) == after
