@@ -32,8 +32,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,6 +45,7 @@ from core.services.orders import (
     recompute_within_limits,
     resolve_customer,
 )
+from core.spreadsheet import FORMULA_STARTS, xlsx_cell
 
 #: The largest file accepted by default (bytes).
 MAX_BYTES = 5 * 1024 * 1024
@@ -430,7 +429,10 @@ def _cell(value: Any) -> Cell:
     if isinstance(value, float):
         text = repr(value)
         return text[:-2] if text.endswith(".0") else text
-    return str(value).strip()
+    text = str(value).strip()
+    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
+        return text[1:]  # the quote a spreadsheet-safe export (Ordo's error report) put there
+    return text
 
 
 def _rows_from_table(name: str, table: list[list[Any]], max_rows: int) -> list[ImportRow]:
@@ -877,15 +879,6 @@ def commit(
 # -- error report --------------------------------------------------------------------------
 
 
-def _safe(sheet: Any, value: Any, bold: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value if isinstance(value, int | Decimal | dt.date) else str(value))
-    if isinstance(cell.value, str):
-        cell.data_type = "s"  # never a formula
-    if bold:
-        cell.font = Font(bold=True)
-    return cell
-
-
 def error_report(preview: ImportPreview, wording: Callable[[RowError], str] | None = None) -> bytes:
     """An XLSX workbook of every input row with its errors (messages and codes).
 
@@ -899,11 +892,11 @@ def error_report(preview: ImportPreview, wording: Callable[[RowError], str] | No
     headers: list[str] = []
     for row in preview.rows:
         headers.extend(h for h in row.source if h not in headers)
-    sheet.append([_safe(sheet, h, bold=True) for h in ["row", *headers, "errors", "error codes"]])
+    sheet.append([xlsx_cell(sheet, h, bold=True) for h in ["row", *headers, "errors", "error codes"]])
     for row in preview.rows:
         cells = [row.number, *(row.source.get(h, "") for h in headers)]
         cells += ["; ".join(word(e) for e in row.errors), "; ".join(e.code for e in row.errors)]
-        sheet.append([_safe(sheet, v) for v in cells])
+        sheet.append([xlsx_cell(sheet, v) for v in cells])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
