@@ -22,8 +22,14 @@ from core.models.user import DATA_SCOPES
 MAX_ID = 2**31 - 1
 
 
+#: Bidirectional embedding, override and isolate controls: invisible, and they reorder
+#: what follows (a name ending ``\u202egpj.exe`` shows as ``exe.jpg``), so text refuses them.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 class Text(fields.String):
-    """A string without control characters (they break exports, PDFs and PostgreSQL).
+    """A string without control characters (they break exports, PDFs and PostgreSQL) or
+    bidirectional overrides (they disguise what is shown).
 
     ``multiline`` text (notes, reasons, addresses) may hold line breaks and tabs.
     """
@@ -37,6 +43,8 @@ class Text(fields.String):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         text = super()._deserialize(value, attr, data, **kwargs)
         if any((ord(c) < 32 or 0x7F <= ord(c) < 0xA0) and c not in self.allowed for c in text):
+            raise self.make_error("control")
+        if any(c in BIDI_CONTROLS for c in text):
             raise self.make_error("control")
         return text
 

@@ -50,7 +50,7 @@ def test_xlsx_export_matches_the_list_and_keeps_text_as_text(client, orders):
     everything = load_workbook(io.BytesIO(client.get("/orders/export.xlsx").data)).active
     hostile = next(r for r in everything.iter_rows() if r[0].value == orders["hostile"].number)
     assert hostile[6].data_type == "s"  # stored as a string, not a formula
-    assert hostile[6].value.startswith("=HYPERLINK")
+    assert hostile[6].value.startswith("'=HYPERLINK")  # and prefixed, so editing the cell cannot revive it
 
 
 def test_unknown_export_format_is_404(client, orders):

@@ -32,8 +32,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,11 +45,18 @@ from core.services.orders import (
     recompute_within_limits,
     resolve_customer,
 )
+from core.spreadsheet import FORMULA_STARTS, xlsx_cell
 
 #: The largest file accepted by default (bytes).
 MAX_BYTES = 5 * 1024 * 1024
 #: The most data rows accepted by default.
 MAX_ROWS = 5000
+#: The most columns read from an XLSX sheet (there are far fewer known columns).
+MAX_COLUMNS = 100
+#: An XLSX may unpack to at most this many times the upload limit (real ones: 3-8 times).
+UNPACK_RATIO = 20
+#: The columns an XLSX sheet can have (A to XFD).
+_SHEET_COLUMNS = 16_384
 #: The channels an imported order may record (portal and API orders arrive by themselves).
 IMPORT_CHANNELS = ("phone", "email", "fax", "offline")
 #: The channel of a row that gives none.
@@ -291,7 +296,7 @@ def read_rows(filename: str, data: bytes, *, max_bytes: int = MAX_BYTES, max_row
     if not data.strip():
         raise _refuse("file_empty", N_("%(name)s is empty."), name=name)
     if data.startswith(b"PK\x03\x04"):
-        table = _xlsx_table(name, data, max_bytes)
+        table = _xlsx_table(name, data, max_bytes, max_rows)
     elif data.startswith(_XLS_MAGIC):
         raise _refuse(
             "file_type_unsupported",
@@ -303,7 +308,16 @@ def read_rows(filename: str, data: bytes, *, max_bytes: int = MAX_BYTES, max_row
     return _rows_from_table(name, table, max_rows)
 
 
-def _xlsx_table(name: str, data: bytes, max_bytes: int) -> list[list[Any]]:
+def _xlsx_table(name: str, data: bytes, max_bytes: int, max_rows: int) -> list[list[Any]]:
+    """The first sheet's cells, read no further than the limits allow.
+
+    An XLSX is a zip: a few kilobytes may unpack to gigabytes, or name one cell at
+    ``XFD1048576`` that a reader would pad into a billion empty cells. So the members'
+    unpacked size is checked before anything is read (Python's zip reader stops at the
+    declared size), and the sheet is read row by row only up to ``max_rows`` + 2 rows
+    and :data:`MAX_COLUMNS` + 1 columns (the header row across the sheet's full width, one
+    row of 16,384 cells at most); a column named or filled beyond the limit is refused.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = archive.namelist()
@@ -314,7 +328,7 @@ def _xlsx_table(name: str, data: bytes, max_bytes: int) -> list[list[Any]]:
         ) from None
     if "xl/workbook.xml" not in entries:
         raise _refuse("file_type_unsupported", N_("%(name)s is a zip archive but not an XLSX workbook."), name=name)
-    if unpacked > 40 * max_bytes:
+    if unpacked > UNPACK_RATIO * max_bytes:
         raise _refuse(
             "file_too_large",
             N_("%(name)s unpacks to %(size)s bytes; it is too large to import."),
@@ -331,9 +345,27 @@ def _xlsx_table(name: str, data: bytes, max_bytes: int) -> list[list[Any]]:
         sheet = workbook.worksheets[0] if workbook.worksheets else None
         if sheet is None:
             raise _refuse("file_empty", N_("%(name)s has no worksheet."), name=name)
-        return [list(row) for row in sheet.iter_rows(values_only=True)]
+        try:
+            header = next(sheet.iter_rows(max_row=1, max_col=_SHEET_COLUMNS, values_only=True), ())
+            table = [
+                list(row) for row in sheet.iter_rows(max_row=max_rows + 2, max_col=MAX_COLUMNS + 1, values_only=True)
+            ]
+        except Exception:  # a damaged sheet (bad XML, bad cell references)
+            raise _refuse(
+                "file_type_unsupported", N_("%(name)s could not be read as an XLSX workbook."), name=name
+            ) from None
     finally:
         workbook.close()
+    named_beyond = any(_cell(v) != "" for v in header[MAX_COLUMNS:])
+    if named_beyond or any(len(row) > MAX_COLUMNS and _cell(row[MAX_COLUMNS]) != "" for row in table):
+        raise _refuse(
+            "unknown_columns",
+            N_("%(name)s has more than %(limit)s columns; only the known columns may be imported."),
+            name=name,
+            limit=MAX_COLUMNS,
+        )
+    width = max((i + 1 for row in table for i, v in enumerate(row) if _cell(v) != ""), default=0)
+    return [row[:width] for row in table]
 
 
 def _decode(name: str, data: bytes) -> str:
@@ -397,7 +429,10 @@ def _cell(value: Any) -> Cell:
     if isinstance(value, float):
         text = repr(value)
         return text[:-2] if text.endswith(".0") else text
-    return str(value).strip()
+    text = str(value).strip()
+    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
+        return text[1:]  # the quote a spreadsheet-safe export (Ordo's error report) put there
+    return text
 
 
 def _rows_from_table(name: str, table: list[list[Any]], max_rows: int) -> list[ImportRow]:
@@ -844,15 +879,6 @@ def commit(
 # -- error report --------------------------------------------------------------------------
 
 
-def _safe(sheet: Any, value: Any, bold: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value if isinstance(value, int | Decimal | dt.date) else str(value))
-    if isinstance(cell.value, str):
-        cell.data_type = "s"  # never a formula
-    if bold:
-        cell.font = Font(bold=True)
-    return cell
-
-
 def error_report(preview: ImportPreview, wording: Callable[[RowError], str] | None = None) -> bytes:
     """An XLSX workbook of every input row with its errors (messages and codes).
 
@@ -866,11 +892,11 @@ def error_report(preview: ImportPreview, wording: Callable[[RowError], str] | No
     headers: list[str] = []
     for row in preview.rows:
         headers.extend(h for h in row.source if h not in headers)
-    sheet.append([_safe(sheet, h, bold=True) for h in ["row", *headers, "errors", "error codes"]])
+    sheet.append([xlsx_cell(sheet, h, bold=True) for h in ["row", *headers, "errors", "error codes"]])
     for row in preview.rows:
         cells = [row.number, *(row.source.get(h, "") for h in headers)]
         cells += ["; ".join(word(e) for e in row.errors), "; ".join(e.code for e in row.errors)]
-        sheet.append([_safe(sheet, v) for v in cells])
+        sheet.append([xlsx_cell(sheet, v) for v in cells])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -11,39 +11,21 @@ customer named ``=HYPERLINK(…)`` never becomes a live formula on a manager's d
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 from flask import Response, stream_with_context
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+
+from core.spreadsheet import cell_value, safe_text, xlsx_cell
 
 #: The formats offered.
 FORMATS = ("csv", "xlsx")
-#: Text starting with one of these would be run as a formula by a spreadsheet.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def neutralise(value: Any) -> Any:
-    """``value`` made safe for a spreadsheet: text that would be a formula gets a leading ``'``."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def _cell_text(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | Decimal | float | dt.date):
-        return value
-    return neutralise(str(value))
+#: Kept for callers of the plugin: core's spreadsheet-safe text (one rule for every export).
+neutralise = safe_text
 
 
 def _disposition(filename: str) -> dict[str, str]:
@@ -60,9 +42,9 @@ def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
-    writer.writerow([_cell_text(h) for h in header])
+    writer.writerow([cell_value(h) for h in header])
     for row in rows:
-        writer.writerow([_cell_text(value) for value in row])
+        writer.writerow([cell_value(value) for value in row])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -73,16 +55,9 @@ def xlsx_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]], title: str 
     """A workbook with one sheet ``title``: ``header`` then ``rows``; text cells are never formulas."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=(title or "KPI")[:31])
-    sheet.append([_cell_text(h) for h in header])
+    sheet.append([xlsx_cell(sheet, h) for h in header])
     for row in rows:
-        cells = []
-        for value in row:
-            shown = _cell_text(value)
-            cell = WriteOnlyCell(sheet, value=shown)
-            if isinstance(shown, str):
-                cell.data_type = "s"
-            cells.append(cell)
-        sheet.append(cells)
+        sheet.append([xlsx_cell(sheet, value) for value in row])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -27,8 +27,6 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -46,6 +44,7 @@ from core.notify import NotifyFile, ToUser, notify
 from core.notify.recipients import ToRole, resolve
 from core.security.scopes import order_scope, order_visible
 from core.settings import get_setting, session_registry
+from core.spreadsheet import xlsx_cell
 from plugins.kpi import flow
 from plugins.kpi.engine import EVERYONE, Viewer, collect_metrics, mark, measure, series
 from plugins.kpi.errors import KpiError
@@ -389,41 +388,21 @@ def render_daily_pdf(session: Session, report: DailyReport, language: str) -> by
     return html_to_pdf(render_daily_html(session, report, language))
 
 
-def _safe(value: Any) -> Any:
-    """A cell value that a spreadsheet never reads as a formula (text starting = + - @ gets ')."""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
-        return "'" + value
-    return value
-
-
 def render_daily_xlsx(session: Session, report: DailyReport, language: str) -> bytes:
     """The daily report as an XLSX workbook in ``language``: one sheet per section.
 
-    Text cells are stored as text (never formulas) and text starting with ``= + - @``
-    is prefixed with ``'``, so a customer name cannot run anything in a spreadsheet.
+    Every cell goes through :func:`core.spreadsheet.xlsx_cell`: text is stored as text
+    (never a formula) and text starting with ``= + - @`` is prefixed with ``'``, so a
+    customer name cannot run anything in a spreadsheet.
     """
     registry = session_registry(session)
     workbook = Workbook(write_only=True)
-    bold = Font(bold=True)
     for table in tables(report, language, registry):
         title = table.title.replace("/", "-").replace("\\", "-").replace("*", "").replace("?", "")
         sheet = workbook.create_sheet(title=title.replace("[", "(").replace("]", ")").replace(":", " ")[:31])
-        header = []
-        for text in table.header:
-            cell = WriteOnlyCell(sheet, value=_safe(text))
-            cell.font = bold
-            cell.data_type = "s"
-            header.append(cell)
-        sheet.append(header)
+        sheet.append([xlsx_cell(sheet, text, bold=True) for text in table.header])
         for row in table.rows:
-            cells = []
-            for value in row:
-                keep = isinstance(value, int | Decimal | dt.date) and not isinstance(value, bool)
-                cell = WriteOnlyCell(sheet, value=value if keep else _safe("" if value is None else str(value)))
-                if not keep:
-                    cell.data_type = "s"
-                cells.append(cell)
-            sheet.append(cells)
+            sheet.append([xlsx_cell(sheet, value) for value in row])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -295,4 +295,4 @@ def test_error_report_opens_and_names_the_bad_rows(session: Session, admin: User
     assert "not a number" in by_row[4][-2] and by_row[4][-1] == "quantity_not_number"
     assert "Unknown product 'P-999'" in by_row[5][-2]
     assert "customer_unknown" in by_row[6][-1] and "date_invalid" in by_row[7][-1]
-    assert by_row[8][4] == "=HYPERLINK(1)"  # kept as text, never a formula
+    assert by_row[8][4] == "'=HYPERLINK(1)"  # text, never a formula, and quoted so editing cannot revive it
