@@ -18,7 +18,6 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 
 from core.contrib import MenuItem
 from core.labels import N_
@@ -63,14 +62,7 @@ def _account_page(customer_id: int, errors: FieldErrors | None = None, values: A
     except ServiceError as exc:
         abort_for(exc)
         raise
-    account = session.scalars(select(BillingAccount).where(BillingAccount.customer_id == customer.id)).first()
-    if account is None:
-        try:
-            account = accounts.account_for(session, customer.id)
-            session.commit()
-        except IntegrityError:  # created by someone else at the same moment
-            session.rollback()
-            account = accounts.account_for(session, customer.id)
+    account = accounts.account_view(session, customer.id)  # the defaults, unsaved, until first changed
     open_invoices = list(
         session.scalars(
             select(BillingInvoice)

@@ -280,10 +280,25 @@ def _flush(session: Session) -> None:
 def account_for(session: Session, customer_id: int) -> BillingAccount:
     """The billing account of customer ``customer_id``, created with the defaults if missing.
 
-    Defaults: the first active monthly settlement terms (by code) or none; the credit
-    limit setting when above 0, else no limit; rating B; the next review one rating
-    period (``billing.credit.review_months``) from today. No permission check: the
-    credit gate and the invoices need it for any customer.
+    For work that writes (an invoice, a change of terms); screens and API reads use
+    :func:`account_view`, which stores nothing. No permission check: the credit gate and
+    the invoices need it for any customer.
+    """
+    account = account_view(session, customer_id)
+    if account not in session:
+        session.add(account)
+        session.flush()
+    return account
+
+
+def account_view(session: Session, customer_id: int) -> BillingAccount:
+    """The stored account of customer ``customer_id``, else the one it would be created with.
+
+    The default account is not added to the session: reading an account — its screen,
+    the API, the accounts list — writes nothing (no state change on GET). Defaults: the
+    first active monthly settlement terms (by code) or none; the credit limit setting when
+    above 0, else no limit; rating B; the next review one rating period
+    (``billing.credit.review_months``) from today.
     """
     account = session.scalars(select(BillingAccount).where(BillingAccount.customer_id == customer_id)).first()
     if account is not None:
@@ -309,9 +324,8 @@ def account_for(session: Session, customer_id: int) -> BillingAccount:
         prepayment_ratio=ZERO,
         invoice_type="normal",
         note="",
+        version=1,
     )
-    session.add(account)
-    session.flush()
     return account
 
 

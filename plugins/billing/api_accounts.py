@@ -238,8 +238,7 @@ def _read_account(customer_id: int) -> dict[str, Any]:
     user = api_user()
     customer = get_customer(session, user, customer_id)
     _require(user, flow.ACCOUNTS_READ)
-    account = accounts.account_for(session, customer.id)
-    commit()
+    account = accounts.account_view(session, customer.id)  # the defaults, unsaved, until first changed
     return _account_out(session, session.get(Customer, customer_id) or customer, account)
 
 
@@ -257,8 +256,7 @@ def list_accounts(args: dict[str, Any]) -> dict[str, Any]:
     _require(user, flow.ACCOUNTS_READ)
     stmt = select(Customer).where(customer_scope(user)).order_by(Customer.code)
     customers, next_cursor = keyset_page(session, stmt, Customer.code, "ba", args["limit"], args.get("cursor"))
-    rows = [(c, accounts.account_for(session, c.id)) for c in customers]
-    commit()
+    rows = [(c, accounts.account_view(session, c.id)) for c in customers]
     return {"items": [_account_out(session, c, a) for c, a in rows], "next_cursor": next_cursor}
 
 

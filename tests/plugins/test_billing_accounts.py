@@ -183,6 +183,37 @@ def test_the_review_job_lists_and_tells_finance_about_overdue_reviews_once_a_day
 
 
 @pytest.mark.req("BL-5")
+def test_reading_accounts_writes_nothing_until_one_is_changed(
+    client: Any, session: Session, finance: User, seed: dict[str, Any]
+) -> None:
+    """The screens and the API show a customer without an account its defaults, unsaved."""
+    from sqlalchemy import func
+
+    customer_id = cid(session, "C001")
+    api = ApiCaller(client, token_for(session, finance))
+    login(client, finance.email, PASSWORD)
+    for path in (
+        "/billing/accounts",
+        f"/billing/accounts/{customer_id}",
+        "/api/v1/billing/accounts",
+        f"/api/v1/billing/accounts/{customer_id}",
+    ):
+        answer = api.get(path) if path.startswith("/api/") else client.get(path)
+        assert answer.status_code == 200, path
+    shown = api.get(f"/api/v1/billing/accounts/{customer_id}").get_json()
+    assert shown["rating"] == "B" and shown["term"] == "MONTHLY30" and shown["version"] == 1
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(BillingAccount)) == 0
+    changed = api.patch(
+        f"/api/v1/billing/accounts/{customer_id}", json={"version": shown["version"], "credit_limit": "5000.00"}
+    )
+    assert changed.status_code == 200, changed.get_json()
+    session.rollback()
+    stored = session.scalars(select(BillingAccount)).one()
+    assert stored.customer_id == customer_id and stored.credit_limit == D("5000.00")
+
+
+@pytest.mark.req("BL-5")
 def test_account_screens_render_and_save(client: Any, session: Session, finance: User) -> None:
     customer_id = cid(session, "C001")
     login(client, finance.email, PASSWORD)
@@ -193,7 +224,7 @@ def test_account_screens_render_and_save(client: Any, session: Session, finance:
     assert page.status_code == 200 and "account-form" in page.get_data(as_text=True)
     token = csrf_token(client, f"/billing/accounts/{customer_id}")
     session.rollback()
-    version = accounts.account_for(session, customer_id).version
+    version = accounts.account_view(session, customer_id).version  # not stored yet: reading wrote nothing
     refused = client.post(
         f"/billing/accounts/{customer_id}",
         data={
