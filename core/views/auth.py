@@ -4,14 +4,13 @@ Logging out ends the user's sessions on every device (:mod:`core.security.sessio
 Logging in is throttled (:mod:`core.security.throttle`): every attempt is recorded,
 repeated failures per account and per client address lock further attempts for a
 growing delay, and an unknown e-mail costs the same password check as a known one, so
-neither the message nor the timing tells whether an account exists.
+neither the message nor the timing tells whether an account exists. A password hash
+made with older argon2 parameters is renewed with today's at the next successful login
+(:func:`core.security.passwords.upgraded_hash`).
 """
 
 from __future__ import annotations
 
-import secrets
-
-from argon2 import PasswordHasher
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
@@ -25,7 +24,7 @@ from wtforms.validators import DataRequired, Email
 
 from core.i18n import LANGUAGES
 from core.models import User
-from core.security.passwords import verify_password
+from core.security.passwords import dummy_hash, upgraded_hash, verify_password
 from core.security.sessions import end_sessions
 from core.security.throttle import (
     Lockout,
@@ -52,18 +51,6 @@ class LoginForm(FlaskForm):
 
 def _safe_next(target: str | None) -> str:
     return safe_target(target, url_for("index"))
-
-
-_dummy_hash: str | None = None
-
-
-def dummy_hash() -> str:
-    """An argon2 hash of a random secret: checked against for unknown e-mails, so that a
-    wrong e-mail takes as long to refuse as a wrong password."""
-    global _dummy_hash
-    if _dummy_hash is None:
-        _dummy_hash = PasswordHasher().hash(secrets.token_hex(16))
-    return _dummy_hash
 
 
 def _refuse_locked(form: LoginForm, lock: Lockout) -> tuple[str, int, dict[str, str]]:
@@ -105,6 +92,9 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
         matches = verify_password(user.password_hash if user is not None else dummy_hash(), form.password.data or "")
         if user is not None and user.active and matches:
             record_attempt(store, email, address, succeeded=True)
+            renewed = upgraded_hash(user.password_hash, form.password.data or "")
+            if renewed is not None:
+                user.password_hash = renewed  # made with older parameters: today's from now on
             lang = session.get("lang")
             session.clear()  # a new session on login (no fixation)
             if lang:
