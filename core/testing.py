@@ -21,6 +21,7 @@ Override ``ordo_plugins`` in a test module (or parametrize it) to choose plugins
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import os
@@ -374,6 +375,23 @@ class ApiCaller:
     def delete(self, path: str, **kwargs: Any) -> Any:
         """DELETE ``path``."""
         return self.call("DELETE", path, **kwargs)
+
+
+class FakeClock:
+    """A clock a test moves on by hand: pass it as ``make_app(CLOCK=clock)``
+    (:func:`core.clock.app_now`) and call :meth:`advance` instead of sleeping."""
+
+    def __init__(self, start: dt.datetime | None = None):
+        self.now = start or dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        """The clock's current time (aware, UTC)."""
+        return self.now
+
+    def advance(self, seconds: float = 0, **delta: float) -> dt.datetime:
+        """Move the clock on by ``seconds`` (and any ``timedelta`` keywords); the new time."""
+        self.now += dt.timedelta(seconds=seconds, **delta)
+        return self.now
 
 
 def login(client: FlaskClient, email: str, password: str) -> Any:

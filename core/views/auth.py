@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
+from core.clock import app_now
 from core.i18n import LANGUAGES
 from core.models import User
 from core.security.passwords import dummy_hash, upgraded_hash, verify_password
@@ -54,7 +55,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def _refuse_locked(form: LoginForm, lock: Lockout) -> tuple[str, int, dict[str, str]]:
-    seconds = lock.seconds_left()
+    seconds = lock.seconds_left(app_now())
     flash(
         _(
             "Too many failed logins. Please wait %(seconds)s seconds and try again (after %(time)s).",
@@ -79,19 +80,20 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
         email = normalise_email(form.email.data or "")
         address = request.remote_addr or ""
         settings = ThrottleSettings.from_config(current_app.config)
-        prune(store, settings)  # old attempts go, whoever they were
-        lock = lockout(store, email, address, settings)
+        now = app_now()
+        prune(store, settings, now)  # old attempts go, whoever they were
+        lock = lockout(store, email, address, settings, now)
         if lock is not None:
             # A refused attempt counts as a failure too (the lock grows while guessing goes
             # on), unless its address is locked itself: then it adds no row.
-            lock = record_refused_attempt(store, email, address, settings) or lock
+            lock = record_refused_attempt(store, email, address, settings, now) or lock
             store.commit()
             return _refuse_locked(form, lock)
         user = store.scalar(select(User).where(User.email == email))
         # Verify even for an unknown e-mail (against a dummy hash): same time either way.
         matches = verify_password(user.password_hash if user is not None else dummy_hash(), form.password.data or "")
         if user is not None and user.active and matches:
-            record_attempt(store, email, address, succeeded=True)
+            record_attempt(store, email, address, succeeded=True, now=now)
             renewed = upgraded_hash(user.password_hash, form.password.data or "")
             if renewed is not None:
                 user.password_hash = renewed  # made with older parameters: today's from now on
@@ -103,10 +105,10 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
             audit.record(store, user, "user", user.id, "login", {"address": address})
             store.commit()
             return redirect(_safe_next(request.args.get("next")))
-        record_attempt(store, email, address, succeeded=False)
+        record_attempt(store, email, address, succeeded=False, now=now)
         details = {"email": email, "address": address}
         audit.record(store, None, "user", user.id if user is not None else None, "login_failed", details)
-        lock = lockout(store, email, address, settings)
+        lock = lockout(store, email, address, settings, now)
         if lock is not None:
             locked = details | {"by": lock.by, "failures": lock.failures, "until": lock.until}
             audit.record(store, None, "user", user.id if user is not None else None, "login_locked", locked)
