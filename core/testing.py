@@ -181,9 +181,10 @@ def make_app(ordo_templates: _Templates, tmp_path: Path) -> Iterator[Callable[..
     """A factory: ``make_app(["plugin", …], **flask_config)`` → an app on a fresh database."""
     made: list[Flask] = []
     urls: list[str] = []
+    numbers = itertools.count()  # not len(made): an app that fails to start leaves its folder
 
     def factory(plugins: Sequence[str] = (), **config: Any) -> Flask:
-        folder = tmp_path / f"instance{len(made)}"
+        folder = tmp_path / f"instance{next(numbers)}"
         folder.mkdir()
         url = config.pop("DATABASE_URL", None)
         if url is None:

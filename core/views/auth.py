@@ -26,7 +26,7 @@ from core.clock import app_now
 from core.i18n import LANGUAGES
 from core.models import User
 from core.security.passwords import dummy_hash, upgraded_hash, verify_password
-from core.security.sessions import end_sessions
+from core.security.sessions import end_sessions, start_clock
 from core.security.throttle import (
     Lockout,
     ThrottleSettings,
@@ -102,6 +102,7 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
             if lang:
                 session["lang"] = lang
             login_user(user)
+            start_clock(session, now)  # for the idle and absolute timeouts
             audit.record(store, user, "user", user.id, "login", {"address": address})
             store.commit()
             return redirect(_safe_next(request.args.get("next")))
