@@ -100,6 +100,10 @@ class _Templates:
         shutil.copy(self.get(plugins), folder / "ordo.sqlite3")
         return f"sqlite:///{folder / 'ordo.sqlite3'}"
 
+    def empty_database(self, folder: Path) -> str:
+        """A new database with no tables at all (for ``ordo init`` or the demo to fill); its URL."""
+        return f"sqlite:///{folder / 'ordo.sqlite3'}"
+
     def drop(self, url: str) -> None:
         """Nothing to do: a SQLite test database goes with its temporary folder."""
 
@@ -148,6 +152,9 @@ class _PostgresTemplates(_Templates):
 
     def new_database(self, plugins: Sequence[str], folder: Path) -> str:
         return self._create(f"ordo_{self.run}_{next(self.counter)}", self.template(plugins))
+
+    def empty_database(self, folder: Path) -> str:
+        return self._create(f"ordo_{self.run}_{next(self.counter)}")
 
     def drop(self, url: str) -> None:
         name = make_url(url).database
