@@ -6,6 +6,7 @@ enabled, on the demo company (real ids filled in), logged in as the administrato
   (``documents.order_document`` and the API's ``OrderDocument``): the first print of a
   document archives the issued PDF and audits it; the archive is a cache of an immutable
   document, so printing the same document again writes nothing, which the walk checks.
+  (With a bearer token, a GET also notes the token's last use, at most once a minute.)
 - Every state-changing route (POST, PUT, PATCH, DELETE; screens and API alike, with the
   login session's cookie) refuses a request without its CSRF token, and one with its CSRF
   token sent from another site (``Origin``), and changes nothing.
@@ -297,6 +298,26 @@ def test_no_get_on_any_route_changes_the_database(world: World):
     # Real ids: most pages were shown, not refused or missing.
     shown = len(statuses.get(200, []))
     assert shown >= 0.75 * len(routes), {status: urls[:20] for status, urls in statuses.items() if status != 200}
+
+
+def test_a_bearer_token_get_notes_only_the_tokens_last_use_at_most_once_a_minute(world: World):
+    """The other write a GET makes: an API token's ``last_used_at`` (bookkeeping about the
+    credential, shown on the tokens screen), at most once a minute per token."""
+    from sqlalchemy import select
+
+    from core.models import User
+    from core.testing import token_for
+
+    with world.app.extensions["ordo"].sessions() as db:
+        admin = db.scalars(select(User).where(User.email == ADMIN_EMAIL)).one()
+        token = token_for(db, admin)
+    client = world.app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    api_gets = [url for method, _e, url in walked(world, ("GET",)) if url.startswith("/api/v1/")][:40]
+    mark = world.mark()
+    for url in api_gets:
+        assert fetched(client, "GET", url, headers=headers).status_code < 500, url
+    assert world.changes_since(mark) == [("api_token", "update")]
 
 
 # --- (b) writes without a CSRF token, or from another site, are refused -----------------------
