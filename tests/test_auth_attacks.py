@@ -20,6 +20,7 @@ once per module (about a minute). Runs on SQLite, and on PostgreSQL under ``scri
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -399,7 +400,8 @@ def test_known_and_unknown_users_get_the_same_answer(make_app: Any):
         client.get("/lang/en")
         token = csrf_token(client, "/login")
         response = client.post("/login", data={"email": email, "password": "wrong-pass-1", "csrf_token": token})
-        answers.append((response.status_code, response.get_data(as_text=True).replace(token, "TOKEN")))
+        body = re.sub(r'(csrf[-_]token"[^>]*(?:value|content)=")[^"]+', r"\1TOKEN", response.get_data(as_text=True))
+        answers.append((response.status_code, body))
     assert answers[0][0] == answers[1][0] == 200
     strip = [body.replace("unknown@example.com", "E").replace("known@example.com", "E") for _s, body in answers]
     assert strip[0] == strip[1]

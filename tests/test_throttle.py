@@ -165,8 +165,8 @@ def attempts_from(app: Flask, address: str) -> int:
         return len(db.scalars(select(LoginAttempt.id).where(LoginAttempt.client_address == address)).all())
 
 
-def test_attempts_refused_while_the_address_is_locked_add_no_rows(make_app: Callable[..., Flask]):
-    app = make_app((), **(FAST | {"LOGIN_THROTTLE_FAILURES": 100, "LOGIN_THROTTLE_ADDRESS_FAILURES": 2}))
+def test_attempts_refused_while_the_address_is_locked_add_no_rows(make_app: Callable[..., Flask], clock):
+    app = make_app((), CLOCK=clock, **(FAST | {"LOGIN_THROTTLE_FAILURES": 100, "LOGIN_THROTTLE_ADDRESS_FAILURES": 2}))
     client = app.test_client()
     with app.extensions["ordo"].sessions() as db:
         make_user(db, "target@example.com", ["sales"])
