@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, abort, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager
@@ -23,6 +23,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import DBAPIError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.concurrency import is_retryable, pause, should_retry
 from core.config import load_instance
@@ -32,6 +33,7 @@ from core.installation import enabled_plugins
 from core.models import User
 from core.plugins import Registry
 from core.schemas import MAX_ID
+from core.security.origin import foreign_origin
 from core.security.tokens import bearer_token
 from core.web import OrdoState, actor, close_session, db
 
@@ -242,7 +244,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             from core.api.auth import api_user
 
             api_user()  # a bad token: the API's own 401 (a valid one was let through above)
-        csrf.protect(apply_exemptions=True)  # only views a plugin exempted (a signed webhook)
+        if csrf._is_exempt():  # a view a plugin exempted (a signed webhook): no cookies, no check
+            return
+        # A write sent by a page of another site: refused whatever token it carries.
+        foreign = foreign_origin(request.headers, request.scheme, request.host)
+        if foreign is not None:
+            app.logger.warning("%s %s refused: it came from another site (%s)", request.method, request.path, foreign)
+            abort(403, description="The request came from another site, so it was refused.")
+        csrf.protect()
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -269,6 +278,36 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _session_timeout(app: Flask) -> WerkzeugResponse | None:
+    """Log out a session that ran out (:mod:`core.security.sessions`); keep a live one's last-seen time.
+
+    A screen is sent to the login page with a message (back to the page after logging in,
+    for a GET); the API and static files just carry on without the session (a bearer
+    token still counts; otherwise 401).
+    """
+    from flask import flash, redirect, session, url_for
+    from flask_babel import gettext as _
+
+    from core.clock import app_now
+    from core.security.sessions import SessionTimeouts, expired, touch
+
+    if "_user_id" not in session:
+        return None
+    now = app_now()
+    if not expired(session, SessionTimeouts.from_config(app.config), now):
+        touch(session, now)
+        return None
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    if _is_api_path() or request.endpoint == "static":
+        return None
+    flash(_("Your session has expired; please log in again."), "warning")
+    back = request.full_path.rstrip("?") if request.method == "GET" else None
+    return redirect(url_for("auth.login", next=back))
+
+
 def _is_api_path() -> bool:
     from core.api import API_PREFIX
 
@@ -281,12 +320,18 @@ def _plugin_translations(registry: Registry) -> list[Path]:
 
 
 def _init_login(app: Flask) -> None:
-    from core.security.sessions import parse_session_id
+    from core.security.sessions import SessionTimeouts, parse_session_id
     from core.security.tokens import user_for_token
 
     manager = LoginManager(app)
     manager.login_view = "auth.login"
     manager.session_protection = "strong"
+    SessionTimeouts.from_config(app.config)  # a bad setting fails at start-up, not per request
+
+    @app.before_request
+    def _end_expired_session() -> WerkzeugResponse | None:
+        # Before anything loads the session's user: idle or absolute timeout reached.
+        return _session_timeout(app)
 
     @manager.user_loader
     def load_user(user_id: str) -> User | None:

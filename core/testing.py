@@ -21,6 +21,7 @@ Override ``ordo_plugins`` in a test module (or parametrize it) to choose plugins
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import os
@@ -99,6 +100,10 @@ class _Templates:
         shutil.copy(self.get(plugins), folder / "ordo.sqlite3")
         return f"sqlite:///{folder / 'ordo.sqlite3'}"
 
+    def empty_database(self, folder: Path) -> str:
+        """A new database with no tables at all (for ``ordo init`` or the demo to fill); its URL."""
+        return f"sqlite:///{folder / 'ordo.sqlite3'}"
+
     def drop(self, url: str) -> None:
         """Nothing to do: a SQLite test database goes with its temporary folder."""
 
@@ -148,6 +153,9 @@ class _PostgresTemplates(_Templates):
     def new_database(self, plugins: Sequence[str], folder: Path) -> str:
         return self._create(f"ordo_{self.run}_{next(self.counter)}", self.template(plugins))
 
+    def empty_database(self, folder: Path) -> str:
+        return self._create(f"ordo_{self.run}_{next(self.counter)}")
+
     def drop(self, url: str) -> None:
         name = make_url(url).database
         with self.admin.connect() as connection:
@@ -180,9 +188,10 @@ def make_app(ordo_templates: _Templates, tmp_path: Path) -> Iterator[Callable[..
     """A factory: ``make_app(["plugin", …], **flask_config)`` → an app on a fresh database."""
     made: list[Flask] = []
     urls: list[str] = []
+    numbers = itertools.count()  # not len(made): an app that fails to start leaves its folder
 
     def factory(plugins: Sequence[str] = (), **config: Any) -> Flask:
-        folder = tmp_path / f"instance{len(made)}"
+        folder = tmp_path / f"instance{next(numbers)}"
         folder.mkdir()
         url = config.pop("DATABASE_URL", None)
         if url is None:
@@ -374,6 +383,23 @@ class ApiCaller:
     def delete(self, path: str, **kwargs: Any) -> Any:
         """DELETE ``path``."""
         return self.call("DELETE", path, **kwargs)
+
+
+class FakeClock:
+    """A clock a test moves on by hand: pass it as ``make_app(CLOCK=clock)``
+    (:func:`core.clock.app_now`) and call :meth:`advance` instead of sleeping."""
+
+    def __init__(self, start: dt.datetime | None = None):
+        self.now = start or dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        """The clock's current time (aware, UTC)."""
+        return self.now
+
+    def advance(self, seconds: float = 0, **delta: float) -> dt.datetime:
+        """Move the clock on by ``seconds`` (and any ``timedelta`` keywords); the new time."""
+        self.now += dt.timedelta(seconds=seconds, **delta)
+        return self.now
 
 
 def login(client: FlaskClient, email: str, password: str) -> Any:

@@ -6,14 +6,19 @@ cookie issued before stops working — on every device, a replayed copy included
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import User
 from core.security.sessions import end_sessions, parse_session_id
-from core.testing import PASSWORD, csrf_token, login, make_user
+from core.testing import PASSWORD, FakeClock, csrf_token, login, make_user
 
 EMAIL = "chen@example.com"
 
@@ -165,3 +170,118 @@ def test_an_administrators_reset_or_deactivation_logs_the_user_out(
         set_user_active(session, admin, user, False)
     session.commit()
     assert not can_see_orders(client)
+
+
+# --- idle and absolute timeouts (a fake clock, no waiting) -------------------------------
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The clock of :func:`timed_app`, moved on by the tests."""
+    return FakeClock()
+
+
+@pytest.fixture
+def timed_client(make_app: Callable[..., Flask], clock: FakeClock) -> FlaskClient:
+    """A client of an app on the fake clock, with the default timeouts, and a sales user."""
+    app = make_app((), CLOCK=clock)
+    with app.extensions["ordo"].sessions() as db:
+        make_user(db, EMAIL, ["sales"])
+    client = app.test_client()
+    client.get("/lang/en")
+    return client
+
+
+def sent_to_login(response: Any, back: str | None = "/orders") -> bool:
+    """Whether ``response`` sends the browser to log in (coming back to ``back``)."""
+    if response.status_code != 302:
+        return False
+    location = urlsplit(response.headers["Location"])
+    return location.path == "/login" and (back is None or parse_qs(location.query).get("next") == [back])
+
+
+@pytest.mark.req("CORE-3")
+def test_a_session_idle_for_30_minutes_is_logged_out_with_a_message(timed_client: FlaskClient, clock: FakeClock):
+    login(timed_client, EMAIL, PASSWORD)
+    saved = logged_in_cookie(timed_client)
+    for _ in range(3):  # in use: each request keeps it alive, beyond 30 minutes in all
+        clock.advance(minutes=29)
+        assert can_see_orders(timed_client)
+    clock.advance(minutes=30, seconds=31)
+    expired = timed_client.get("/orders")
+    assert sent_to_login(expired), expired.headers.get("Location")
+    page = timed_client.get(expired.headers["Location"]).get_data(as_text=True)
+    assert "Your session has expired; please log in again." in page
+    assert not can_see_orders(timed_client), "logged out, not just sent away once"
+    assert not can_see_orders(replay(timed_client, saved)), "the signed times travel with a copied cookie"
+    login(timed_client, EMAIL, PASSWORD)
+    assert can_see_orders(timed_client)
+
+
+@pytest.mark.req("CORE-3")
+def test_a_session_ends_12_hours_after_login_however_busy(timed_client: FlaskClient, clock: FakeClock):
+    login(timed_client, EMAIL, PASSWORD)
+    for _ in range(35):  # a request every 20 minutes for 11 h 40 min
+        clock.advance(minutes=20)
+        assert can_see_orders(timed_client)
+    clock.advance(minutes=20, seconds=1)
+    assert sent_to_login(timed_client.get("/orders"))
+
+
+@pytest.mark.req("CORE-3")
+def test_a_form_posted_into_an_expired_session_saves_nothing(timed_client: FlaskClient, clock: FakeClock):
+    login(timed_client, EMAIL, PASSWORD)
+    token = csrf_token(timed_client, "/orders")
+    clock.advance(hours=1)
+    response = timed_client.post("/logout", data={"csrf_token": token})
+    assert sent_to_login(response, back=None) and "next=" not in response.headers["Location"]
+
+
+@pytest.mark.req("CORE-3")
+def test_the_api_answers_401_to_an_expired_cookie_session(timed_client: FlaskClient, clock: FakeClock):
+    login(timed_client, EMAIL, PASSWORD)
+    assert timed_client.get("/api/v1/orders").status_code == 200
+    clock.advance(minutes=31)
+    response = timed_client.get("/api/v1/orders")
+    assert response.status_code == 401 and response.is_json
+
+
+def test_the_timeouts_are_settable_and_checked(make_app: Callable[..., Flask], clock: FakeClock):
+    app = make_app((), CLOCK=clock, SESSION_IDLE_MINUTES=5, SESSION_ABSOLUTE_HOURS=1)
+    with app.extensions["ordo"].sessions() as db:
+        make_user(db, EMAIL, ["sales"])
+    client = app.test_client()
+    login(client, EMAIL, PASSWORD)
+    clock.advance(minutes=4)
+    assert can_see_orders(client)
+    clock.advance(minutes=5, seconds=31)
+    assert not can_see_orders(client)
+    with pytest.raises(ValueError, match="SESSION_IDLE_MINUTES"):
+        make_app((), SESSION_IDLE_MINUTES=0)
+    with pytest.raises(ValueError, match="SESSION_ABSOLUTE_HOURS"):
+        make_app((), SESSION_ABSOLUTE_HOURS=-1)
+
+
+def test_a_session_without_its_times_is_not_accepted(client: FlaskClient, user: User):
+    login(client, EMAIL, PASSWORD)
+    with client.session_transaction() as cookie:
+        del cookie["_login_at"]
+    assert not can_see_orders(client)
+
+
+def test_the_expiry_message_is_in_chinese_for_a_chinese_screen(timed_client: FlaskClient, clock: FakeClock):
+    login(timed_client, EMAIL, PASSWORD)
+    timed_client.get("/lang/zh_CN")
+    clock.advance(hours=1)
+    page = timed_client.get("/orders", follow_redirects=True).get_data(as_text=True)
+    assert "会话已过期，请重新登录。" in page
+
+
+@pytest.mark.req("CORE-3")
+def test_the_session_cookie_changes_at_login_and_the_one_from_before_logs_nobody_in(client: FlaskClient, user: User):
+    client.get("/lang/en")
+    before = logged_in_cookie(client)
+    login(client, EMAIL, PASSWORD)
+    after = logged_in_cookie(client)
+    assert after != before
+    assert can_see_orders(client) and not can_see_orders(replay(client, before))

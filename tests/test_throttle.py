@@ -1,8 +1,9 @@
 """Login throttling (CORE-3): repeated failures lock an account and a client address for a
 growing delay, even against the right password; a success resets the account's count.
 
-Real time, no clock mocking: the app is built with a short window and delay (config keys
-``LOGIN_THROTTLE_*``), so a lock lasts about a second.
+No sleeping: the app reads the time from a fake clock (``CLOCK``, :func:`core.clock.app_now`)
+that the tests move on, and is built with a short window and delay (config keys
+``LOGIN_THROTTLE_*``), so a lock lasts about a second of the fake clock's time.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import AuditLog, LoginAttempt
-from core.testing import PASSWORD, csrf_token, make_user
+from core.testing import PASSWORD, FakeClock, csrf_token, make_user
 
 pytestmark = pytest.mark.req("CORE-3")
 
@@ -33,9 +34,15 @@ FAST = {
 
 
 @pytest.fixture
-def app(make_app: Callable[..., Flask]) -> Flask:
-    """An app whose locks last a second (doubling to at most four)."""
-    return make_app((), **FAST)
+def clock() -> FakeClock:
+    """The apps' clock, moved on by the tests."""
+    return FakeClock()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], clock: FakeClock) -> Flask:
+    """An app whose locks last a second (doubling to at most four), on the fake clock."""
+    return make_app((), CLOCK=clock, **FAST)
 
 
 @pytest.fixture
@@ -58,7 +65,7 @@ def fresh(session: Session) -> Session:
     return session
 
 
-def test_failures_lock_the_account_even_for_the_right_password_then_it_opens_again(client, session):
+def test_failures_lock_the_account_even_for_the_right_password_then_it_opens_again(client, session, clock):
     make_user(session, "li@example.com", ["sales"])
     for _ in range(2):
         assert "Wrong e-mail or password." in attempt(client, "li@example.com", "wrong-1").get_data(as_text=True)
@@ -66,7 +73,7 @@ def test_failures_lock_the_account_even_for_the_right_password_then_it_opens_aga
     assert third.status_code == 429 and "Too many failed logins" in third.get_data(as_text=True)
     refused = attempt(client, "li@example.com", PASSWORD)
     assert refused.status_code == 429, "the right password must not get through a lock"
-    assert 1 <= int(refused.headers["Retry-After"]) <= 4
+    assert refused.headers["Retry-After"] == "2"
     assert "try again (after" in refused.get_data(as_text=True)
     with client.session_transaction() as cookie:
         assert "_user_id" not in cookie
@@ -77,8 +84,10 @@ def test_failures_lock_the_account_even_for_the_right_password_then_it_opens_aga
     assert actions.count("login_failed") == 3 and "login_locked" in actions
     locked = session.scalars(select(AuditLog).where(AuditLog.action == "login_locked")).first()
     assert locked is not None and locked.changes["by"] == "account" and locked.changes["email"] == "li@example.com"
-    # The refused attempt counted too, so the lock grew: wait it out (at most 4 s).
-    time.sleep(int(refused.headers["Retry-After"]) * 2 + 0.2)
+    # The refused attempt counted too, so the lock grew to 2 s: still locked a moment before.
+    clock.advance(1.9)
+    assert attempt(client, "li@example.com", PASSWORD).status_code == 429
+    clock.advance(4.1)  # that refusal made it 4 s after it
     ok = attempt(client, "li@example.com", PASSWORD)
     assert ok.status_code == 302, ok.get_data(as_text=True)
     with client.session_transaction() as cookie:
@@ -156,8 +165,8 @@ def attempts_from(app: Flask, address: str) -> int:
         return len(db.scalars(select(LoginAttempt.id).where(LoginAttempt.client_address == address)).all())
 
 
-def test_attempts_refused_while_the_address_is_locked_add_no_rows(make_app: Callable[..., Flask]):
-    app = make_app((), **(FAST | {"LOGIN_THROTTLE_FAILURES": 100, "LOGIN_THROTTLE_ADDRESS_FAILURES": 2}))
+def test_attempts_refused_while_the_address_is_locked_add_no_rows(make_app: Callable[..., Flask], clock):
+    app = make_app((), CLOCK=clock, **(FAST | {"LOGIN_THROTTLE_FAILURES": 100, "LOGIN_THROTTLE_ADDRESS_FAILURES": 2}))
     client = app.test_client()
     with app.extensions["ordo"].sessions() as db:
         make_user(db, "target@example.com", ["sales"])
@@ -180,14 +189,14 @@ def test_attempts_refused_for_a_locked_account_still_count_from_an_open_address(
     assert attempts_from(app, "10.8.0.9") == 1
 
 
-def test_old_attempts_are_deleted_on_any_attempt_whoever_makes_it(make_app: Callable[..., Flask]):
+def test_old_attempts_are_deleted_on_any_attempt_whoever_makes_it(make_app: Callable[..., Flask], clock):
     tiny = {"LOGIN_THROTTLE_RETENTION": 1, "LOGIN_THROTTLE_WINDOW": 0.5, "LOGIN_THROTTLE_MAX_DELAY": 1}
-    app = make_app((), **(FAST | tiny))
+    app = make_app((), CLOCK=clock, **(FAST | tiny))
     client = app.test_client()
     attempt(client, "old@example.com", "wrong-1", address="10.6.0.1")
     attempt(client, "old2@example.com", "wrong-1", address="10.6.0.2")
     assert attempts_from(app, "10.6.0.1") == 1
-    time.sleep(1.2)
+    clock.advance(1.2)
     attempt(client, "young@example.com", "wrong-1", address="10.6.0.3")  # neither the e-mail nor the address
     attempt(client, "young2@example.com", "wrong-1", address="10.6.0.4")
     assert attempts_from(app, "10.6.0.1") == attempts_from(app, "10.6.0.2") == 0
@@ -213,23 +222,24 @@ def test_prune_deletes_only_what_is_older_than_the_retention(session):
     session.rollback()
 
 
-def test_the_delay_reaches_the_cap_even_when_each_lock_outlasts_the_window(make_app: Callable[..., Flask]):
+def test_the_delay_reaches_the_cap_even_when_each_lock_outlasts_the_window(make_app: Callable[..., Flask], clock):
     """A patient guesser who waits out every lock: the delay still doubles to the cap and stays
     there (before, the failures fell out of the window and the count started afresh)."""
     slow = {"LOGIN_THROTTLE_FAILURES": 2, "LOGIN_THROTTLE_WINDOW": 0.5, "LOGIN_THROTTLE_MAX_DELAY": 2}
-    app = make_app((), **(FAST | {"LOGIN_THROTTLE_ADDRESS_FAILURES": 100} | slow))
+    app = make_app((), CLOCK=clock, **(FAST | {"LOGIN_THROTTLE_ADDRESS_FAILURES": 100} | slow))
     client = app.test_client()
     client.get("/lang/en")
     with app.extensions["ordo"].sessions() as db:
         make_user(db, "patient@example.com", ["sales"])
     assert attempt(client, "patient@example.com", "wrong-1").status_code == 200
+    clock.advance(0.1)
     second = attempt(client, "patient@example.com", "wrong-1")
     assert second.status_code == 429 and second.headers["Retry-After"] == "1"
-    time.sleep(1.05)  # the lock has just ended: more than the window after the last failure
+    clock.advance(1.05)  # the lock has just ended: more than the window after the last failure
     third = attempt(client, "patient@example.com", "wrong-1")
     assert third.status_code == 429, "a failure right after a lock continues the run"
     assert third.headers["Retry-After"] == "2"
-    time.sleep(2.05)
+    clock.advance(2.05)
     fourth = attempt(client, "patient@example.com", "wrong-1")
     assert fourth.status_code == 429 and fourth.headers["Retry-After"] == "2", "capped, and it stays"
 

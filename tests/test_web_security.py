@@ -456,3 +456,130 @@ def test_huge_customer_filters_in_the_api_find_nothing(client: FlaskClient, sess
     assert response.status_code in (200, 400, 422)
     if response.status_code == 200:
         assert response.get_json()["items"] == []
+
+
+# --- 7. writes from another site: Origin and Referer ---------------------------------------
+
+
+@pytest.mark.req("CORE-3")
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        ({"Origin": "https://evil.example"}, "Origin"),
+        ({"Origin": "http://localhost.evil.example"}, "Origin"),
+        ({"Origin": "http://localhost:8080"}, "Origin"),
+        ({"Origin": "null"}, "Origin"),
+        ({"Origin": "file://"}, "Origin"),
+        ({"Referer": "https://evil.example/page"}, "Referer"),
+        ({"Referer": "//evil.example/page"}, "Referer"),
+        ({"Origin": "https://evil.example", "Referer": "http://localhost/orders"}, "Origin"),
+        ({"Sec-Fetch-Site": "cross-site"}, "Sec-Fetch-Site"),
+    ],
+)
+def test_a_write_from_another_site_is_refused_even_with_its_csrf_token(
+    logged_in: FlaskClient, headers: dict[str, str], why: str
+):
+    token = csrf_token(logged_in, "/orders")
+    response = logged_in.post("/logout", data={"csrf_token": token}, headers=headers)
+    assert response.status_code == 403
+    assert logged_in.get("/orders").status_code == 200, "still logged in: the logout was refused"
+
+
+@pytest.mark.req("CORE-3")
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Origin": "http://localhost"},
+        {"Origin": "http://LOCALHOST:80"},
+        {"Origin": "https://localhost"},  # a TLS-terminating proxy the app was not told about
+        {"Referer": "http://localhost/orders"},
+        {"Referer": "/orders"},
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
+    ],
+)
+def test_a_write_from_this_site_goes_through(logged_in: FlaskClient, headers: dict[str, str]):
+    token = csrf_token(logged_in, "/orders")
+    response = logged_in.post("/logout", data={"csrf_token": token}, headers=headers)
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+
+
+def test_a_foreign_origin_is_refused_before_the_csrf_token_is_looked_at(logged_in: FlaskClient, state: OrdoState):
+    response = logged_in.post("/orders/new", data={"customer": "C001"}, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403 and "Not allowed" in response.get_data(as_text=True)
+    assert orders_in(state) == 0
+
+
+def test_the_origin_counts_with_the_port_the_browser_used(make_app: Callable[..., Flask]):
+    client = make_app().test_client()
+    base = "http://localhost:5000"
+    login_page = client.get("/login", base_url=base).get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login_page)
+    assert token is not None
+    data = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf_token": token.group(1)}
+    other_port = client.post("/login", base_url=base, data=data, headers={"Origin": "http://localhost:5001"})
+    assert other_port.status_code == 403
+    same = client.post("/login", base_url=base, data=data, headers={"Origin": "http://localhost:5000"})
+    assert same.status_code == 302
+
+
+def test_behind_a_trusted_proxy_an_http_origin_on_https_is_refused(make_app: Callable[..., Flask]):
+    """The scheme may be upgraded (https origin, plain request) but never downgraded."""
+    proxied = make_app(PROXY_FIX=1)
+    assert _is_secure(_login_over(proxied.test_client(), "http://localhost", **FORWARDED_HTTPS))
+    client = proxied.test_client()
+    headers = {"X-Forwarded-Proto": "https", "Origin": "http://localhost", "Referer": "https://localhost/login"}
+    page = client.get("/login", headers=headers).get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert token is not None
+    data = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf_token": token.group(1)}
+    assert client.post("/login", data=data, headers=headers).status_code == 403
+    assert client.post("/login", data=data, headers={**headers, "Origin": "https://localhost"}).status_code == 302
+
+
+def test_a_bearer_token_write_is_not_judged_by_its_origin(client: FlaskClient, session, admin, seed, state: OrdoState):
+    token = token_for(session, admin)
+    response = client.post(
+        "/api/v1/orders",
+        json=order_payload(),
+        headers={"Authorization": f"Bearer {token}", "Origin": "https://integration.example"},
+    )
+    assert response.status_code == 201, response.get_json()
+    assert orders_in(state) == 1
+
+
+def test_a_cookie_session_api_write_from_another_site_is_refused(logged_in: FlaskClient, state: OrdoState):
+    csrf = csrf_token(logged_in, "/orders")
+    response = logged_in.post(
+        "/api/v1/orders", json=order_payload(), headers={"Origin": "https://evil.example", "X-CSRFToken": csrf}
+    )
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "forbidden"
+    assert orders_in(state) == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "foreign"),
+    [
+        ({}, False),
+        ({"Origin": "https://ordo.example"}, False),
+        ({"Origin": "https://ordo.example:443"}, False),
+        ({"Origin": "https://ordo.example."}, False),
+        ({"Origin": "https://ordo.example:8443"}, True),
+        ({"Origin": "https://ordo.example@evil.example"}, True),
+        ({"Origin": "https://evil.example#ordo.example"}, True),
+        ({"Origin": "https://[::1"}, True),
+        ({"Origin": ""}, True),
+        ({"Referer": "https://ordo.example/orders?x=1"}, False),
+        ({"Referer": "/orders"}, False),
+        ({"Referer": "orders"}, False),
+        ({"Referer": "https://evil.example/?https://ordo.example"}, True),
+        ({"Referer": "javascript:alert(1)"}, True),
+        ({"Referer": "\\\\evil.example"}, True),
+        ({"Sec-Fetch-Site": "Cross-Site"}, True),
+        ({"Sec-Fetch-Site": "none"}, False),
+    ],
+)
+def test_foreign_origin(headers: dict[str, str], foreign: bool):
+    from core.security.origin import foreign_origin
+
+    assert (foreign_origin(headers, "https", "ordo.example") is not None) is foreign

@@ -12,7 +12,9 @@ A successful login resets the account's count (not the address's: one valid acco
 must not unlock guessing at others). Attempts refused while their client address is
 locked are not kept (the table cannot grow without bound), and attempts older than
 ``LOGIN_THROTTLE_RETENTION`` are deleted on every attempt. The settings are Flask
-config keys, so tests use short windows and delays.
+config keys, so tests use short windows and delays. The functions take the time as
+``now`` (the login screen passes :func:`core.clock.app_now`, so tests move a fake clock
+instead of sleeping).
 """
 
 from __future__ import annotations
@@ -193,15 +195,17 @@ def record_refused_attempt(
     now = now or utcnow()
     locks = _locks(session, email, address, settings, now)
     if address and not any(lock.by == "address" for lock in locks):
-        record_attempt(session, email, address, succeeded=False)
-        locks = _locks(session, email, address, settings, utcnow())
+        record_attempt(session, email, address, succeeded=False, now=now)
+        locks = _locks(session, email, address, settings, now)
     return max(locks, key=lambda lock: lock.until) if locks else None
 
 
-def record_attempt(session: Session, email: str, address: str, succeeded: bool) -> LoginAttempt:
-    """Keep one attempt (in the caller's transaction)."""
+def record_attempt(
+    session: Session, email: str, address: str, succeeded: bool, now: dt.datetime | None = None
+) -> LoginAttempt:
+    """Keep one attempt made ``now`` (default: the real time; in the caller's transaction)."""
     attempt = LoginAttempt(
-        at=utcnow(), email=normalise_email(email), client_address=(address or "")[:64], succeeded=succeeded
+        at=now or utcnow(), email=normalise_email(email), client_address=(address or "")[:64], succeeded=succeeded
     )
     session.add(attempt)
     session.flush()

@@ -4,14 +4,13 @@ Logging out ends the user's sessions on every device (:mod:`core.security.sessio
 Logging in is throttled (:mod:`core.security.throttle`): every attempt is recorded,
 repeated failures per account and per client address lock further attempts for a
 growing delay, and an unknown e-mail costs the same password check as a known one, so
-neither the message nor the timing tells whether an account exists.
+neither the message nor the timing tells whether an account exists. A password hash
+made with older argon2 parameters is renewed with today's at the next successful login
+(:func:`core.security.passwords.upgraded_hash`).
 """
 
 from __future__ import annotations
 
-import secrets
-
-from argon2 import PasswordHasher
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
@@ -23,10 +22,11 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
+from core.clock import app_now
 from core.i18n import LANGUAGES
 from core.models import User
-from core.security.passwords import verify_password
-from core.security.sessions import end_sessions
+from core.security.passwords import dummy_hash, upgraded_hash, verify_password
+from core.security.sessions import end_sessions, start_clock
 from core.security.throttle import (
     Lockout,
     ThrottleSettings,
@@ -54,20 +54,8 @@ def _safe_next(target: str | None) -> str:
     return safe_target(target, url_for("index"))
 
 
-_dummy_hash: str | None = None
-
-
-def dummy_hash() -> str:
-    """An argon2 hash of a random secret: checked against for unknown e-mails, so that a
-    wrong e-mail takes as long to refuse as a wrong password."""
-    global _dummy_hash
-    if _dummy_hash is None:
-        _dummy_hash = PasswordHasher().hash(secrets.token_hex(16))
-    return _dummy_hash
-
-
 def _refuse_locked(form: LoginForm, lock: Lockout) -> tuple[str, int, dict[str, str]]:
-    seconds = lock.seconds_left()
+    seconds = lock.seconds_left(app_now())
     flash(
         _(
             "Too many failed logins. Please wait %(seconds)s seconds and try again (after %(time)s).",
@@ -92,31 +80,36 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
         email = normalise_email(form.email.data or "")
         address = request.remote_addr or ""
         settings = ThrottleSettings.from_config(current_app.config)
-        prune(store, settings)  # old attempts go, whoever they were
-        lock = lockout(store, email, address, settings)
+        now = app_now()
+        prune(store, settings, now)  # old attempts go, whoever they were
+        lock = lockout(store, email, address, settings, now)
         if lock is not None:
             # A refused attempt counts as a failure too (the lock grows while guessing goes
             # on), unless its address is locked itself: then it adds no row.
-            lock = record_refused_attempt(store, email, address, settings) or lock
+            lock = record_refused_attempt(store, email, address, settings, now) or lock
             store.commit()
             return _refuse_locked(form, lock)
         user = store.scalar(select(User).where(User.email == email))
         # Verify even for an unknown e-mail (against a dummy hash): same time either way.
         matches = verify_password(user.password_hash if user is not None else dummy_hash(), form.password.data or "")
         if user is not None and user.active and matches:
-            record_attempt(store, email, address, succeeded=True)
+            record_attempt(store, email, address, succeeded=True, now=now)
+            renewed = upgraded_hash(user.password_hash, form.password.data or "")
+            if renewed is not None:
+                user.password_hash = renewed  # made with older parameters: today's from now on
             lang = session.get("lang")
             session.clear()  # a new session on login (no fixation)
             if lang:
                 session["lang"] = lang
             login_user(user)
+            start_clock(session, now)  # for the idle and absolute timeouts
             audit.record(store, user, "user", user.id, "login", {"address": address})
             store.commit()
             return redirect(_safe_next(request.args.get("next")))
-        record_attempt(store, email, address, succeeded=False)
+        record_attempt(store, email, address, succeeded=False, now=now)
         details = {"email": email, "address": address}
         audit.record(store, None, "user", user.id if user is not None else None, "login_failed", details)
-        lock = lockout(store, email, address, settings)
+        lock = lockout(store, email, address, settings, now)
         if lock is not None:
             locked = details | {"by": lock.by, "failures": lock.failures, "until": lock.until}
             audit.record(store, None, "user", user.id if user is not None else None, "login_locked", locked)

@@ -50,6 +50,7 @@ ACCESS_MESSAGES = (
     N_("A portal user (a role with the customer scope) needs a customer."),
     N_("Only portal users (a role with the customer scope) are linked to a customer."),
     N_("A password needs at least one letter and one digit."),
+    N_("This password is one of the most common passwords; choose another."),
     N_("A name is required."),
     N_("Use 1–64 lower-case letters, digits, '.', '_' or '-'."),
     N_("The expiry must lie in the future."),
