@@ -8,19 +8,20 @@ that means it (400/401/403/404/409/415/422). The OpenAPI document is served at
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from flask_smorest import Api, abort
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, fields, validate
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from core.schemas import Ref
 from core.services import ServiceError
-from core.web import actor
+from core.web import actor, db
 
 API_PREFIX = "/api/v1"
 
@@ -138,13 +139,25 @@ def _ordo_ref_property(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
     return {}
 
 
+def _json_number(value: Decimal) -> int | float:
+    """``value`` as the JSON number it stands for."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _ordo_decimal_property(self: Any, field: Any, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """OpenAPI for money and quantities: decimal strings, never floats.
 
     Numeric bounds do not apply to strings (apispec would write them as strings), so
     they move into the description.
     """
-    if not (isinstance(field, fields.Decimal) and field.as_string):
+    if not isinstance(field, fields.Decimal):
+        return {}
+    if not field.as_string:
+        # A JSON number: its bounds and default must be numbers too, not Decimals
+        # (which the document's JSON encoder would write as strings).
+        for key in ("minimum", "maximum", "default", "example"):
+            if isinstance(ret.get(key), Decimal):
+                ret[key] = _json_number(ret[key])
         return {}
     ret.pop("minimum", None)
     ret.pop("maximum", None)
@@ -250,6 +263,21 @@ def init_api(app: Flask) -> OrdoApi:
         # A concurrent writer took a unique code first (the services' checks ran before it committed).
         if _is_api_request():
             return error_response(409, "conflict", "the change conflicts with data saved meanwhile; reload and retry")
+        raise exc
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def _out_of_range(exc: Exception) -> Any:
+        # A number (or text) the database cannot store, e.g. an id beyond the integer range:
+        # bad input, refused as such; the request's transaction is rolled back with the session.
+        if _is_api_request():
+            db().rollback()
+            return error_response(
+                422,
+                "out_of_range",
+                "a value in the request is out of the range the database can store",
+                {"body": ["A number or text is too large."]},
+            )
         raise exc
 
     login_manager = getattr(app, "login_manager", None)

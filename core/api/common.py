@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, NoReturn, TypeVar
@@ -65,6 +65,25 @@ def read_json(*, required: bool = True) -> dict[str, Any]:
     if not isinstance(body, dict):
         _bad_request("bad_request", "the body must be a JSON object", "body", "Send a JSON object ({...}).")
     return body
+
+
+def refuse_unknown_fields(body: dict[str, Any], allowed: Iterable[str] = ()) -> dict[str, Any]:
+    """``body`` if it has only the ``allowed`` fields; otherwise a 422 naming the others.
+
+    For bodies read with :func:`read_json` rather than a schema: a misspelt field must
+    not be ignored silently.
+    """
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise ServiceError(
+            "invalid", "the request is not valid: " + ", ".join(unknown), {key: ["Unknown field."] for key in unknown}
+        )
+    return body
+
+
+def no_body() -> None:
+    """Check that an action taking no input got none: no body, or an empty JSON object."""
+    refuse_unknown_fields(read_json(required=False))
 
 
 def if_match_version() -> int | None:

@@ -35,7 +35,7 @@ def _require_settings_manager() -> None:
 blp.before_request(_require_settings_manager)
 
 
-#: What a setting's value may be in JSON (its type says which).
+#: What a setting's value may be in JSON (its type says which); `anyOf`, since an integer is also a number.
 VALUE_TYPES = [{"type": "boolean"}, {"type": "integer"}, {"type": "number"}, {"type": "string"}]
 
 
@@ -48,9 +48,9 @@ class SettingOutSchema(Schema):
     value = fields.Raw(
         allow_none=True,
         required=True,
-        metadata={"oneOf": VALUE_TYPES, "description": f'The current value; a set secret reads "{SECRET_MASK}".'},
+        metadata={"anyOf": VALUE_TYPES, "description": f'The current value; a set secret reads "{SECRET_MASK}".'},
     )
-    default = fields.Raw(allow_none=True, required=True, metadata={"oneOf": VALUE_TYPES})
+    default = fields.Raw(allow_none=True, required=True, metadata={"anyOf": VALUE_TYPES})
     is_default = fields.Boolean(required=True, metadata={"description": "No value stored: the default applies."})
     label = fields.String(required=True)
     help = fields.String(required=True)

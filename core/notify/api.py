@@ -19,7 +19,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from core.api.auth import api_user, require_api_user
-from core.api.common import PageQuerySchema, commit, errors, json_body, read_json
+from core.api.common import PageQuerySchema, commit, errors, json_body, no_body, read_json, refuse_unknown_fields
 from core.models import Notification, Order, OutboxMessage
 from core.models.notify import OUTBOX_STATUSES
 from core.notify import inbox
@@ -211,6 +211,7 @@ class Notifications(MethodView):
 @errors(notifications_blp, 401, 404)
 def read_notification(notification_id: int) -> dict[str, Any]:
     """Mark one of your notifications read (reading it again keeps the first time); another's is 404."""
+    no_body()
     session, user = db(), api_user()
     inbox.mark_read(session, user, [notification_id])
     commit()
@@ -224,6 +225,7 @@ def read_notification(notification_id: int) -> dict[str, Any]:
 @errors(notifications_blp, 401)
 def read_all_notifications() -> dict[str, Any]:
     """Mark all your notifications read."""
+    no_body()
     session, user = db(), api_user()
     marked = inbox.mark_read(session, user)
     commit()
@@ -272,12 +274,7 @@ class OutboxItem(MethodView):
 @errors(outbox_blp, 400, 401, 403, 404, 409, 415, 422)
 def retry_message(message_id: int) -> OutboxMessage:
     """Queue a failed, uncertain or waiting message to be sent now, optionally to a corrected `address`."""
-    body = read_json(required=False)
-    unknown = sorted(set(body) - {"address"})
-    if unknown:
-        raise ServiceError(
-            "invalid", "the request is not valid: " + ", ".join(unknown), {key: ["Unknown field."] for key in unknown}
-        )
+    body = refuse_unknown_fields(read_json(required=False), {"address"})
     address = body.get("address")
     if address is not None and not isinstance(address, str):
         raise ServiceError("invalid", "the request is not valid: address", {"address": ["Not a valid string."]})
@@ -292,6 +289,7 @@ def retry_message(message_id: int) -> OutboxMessage:
 @errors(outbox_blp, 401, 403, 404, 409)
 def cancel_message(message_id: int) -> OutboxMessage:
     """Cancel a message not yet sent: it will never be sent."""
+    no_body()
     message = cancel(db(), message_id, api_user())
     commit()
     return message
@@ -303,6 +301,7 @@ def cancel_message(message_id: int) -> OutboxMessage:
 @errors(outbox_blp, 401, 403, 404, 409)
 def mark_message_sent(message_id: int) -> OutboxMessage:
     """Record that an uncertain message did arrive, so it is never sent again."""
+    no_body()
     message = mark_sent(db(), message_id, api_user())
     commit()
     return message

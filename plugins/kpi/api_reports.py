@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Response, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from core.api.auth import api_user, require_api_user
@@ -59,9 +59,11 @@ class ReportListSchema(Schema):
 class ListQuerySchema(Schema):
     """Which page of the archive."""
 
-    kind = fields.String(metadata={"description": "daily or monthly (default both)."})
-    limit = fields.Integer(load_default=50, metadata={"description": "At most 200."})
-    offset = fields.Integer(load_default=0)
+    kind = fields.String(
+        validate=validate.OneOf(("daily", "monthly")), metadata={"description": "daily or monthly (default both)."}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200), metadata={"description": "1–200."})
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
 
 
 class SectionSchema(Schema):
@@ -107,8 +109,7 @@ def list_reports(query: dict[str, Any]) -> dict[str, Any]:
     if query.get("kind"):
         stmt = stmt.where(KpiReport.kind == query["kind"])
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    limit = min(max(int(query["limit"]), 1), 200)
-    rows = session.scalars(stmt.limit(limit).offset(max(int(query["offset"]), 0)))
+    rows = session.scalars(stmt.limit(query["limit"]).offset(query["offset"]))
     return {"items": [_report(r) for r in rows], "total": total}
 
 
