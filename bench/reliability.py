@@ -42,12 +42,15 @@ def categories() -> list[Category]:
             "Permission matrix (list = fetch, swapped ids, hidden fields)",
             (
                 "tests/test_access_matrix.py",
+                "tests/test_access_channels.py",
+                "tests/test_access_nested_ids.py",
                 "tests/test_api_access.py",
                 "tests/test_field_permissions.py",
                 "tests/test_access_escalation.py",
                 "tests/test_portal_names.py",
             ),
-            "every default role and anonymous; screens, API, portal",
+            "every default role and anonymous; screens, API, portal, exports, PDFs, attachments, KPI; "
+            f"{os.environ.get('ORDO_MATRIX_IDS', '400')} random ids per role; nested ids swapped",
         ),
         Category(
             "Races: last units, invoice numbers, idempotency, stale editors",
@@ -60,7 +63,7 @@ def categories() -> list[Category]:
         ),
         Category(
             "Lost races retried (serialization failure, deadlock, busy database)",
-            ("tests/test_concurrency.py",),
+            ("tests/test_concurrency.py", "tests/plugins/test_billing_webhook.py"),
             "injected at the driver; at most 3 attempts; a real deadlock on PostgreSQL",
         ),
         Category(
@@ -83,11 +86,32 @@ def categories() -> list[Category]:
         Category("Backup drill", ("tests/test_backup.py",), "backup while orders are written; damaged dumps"),
         Category(
             "Authentication and sessions",
-            ("tests/test_throttle.py", "tests/test_sessions.py", "tests/test_web_security.py", "tests/test_api_auth.py")
-            + (("tests/test_auth_attacks.py",) if (ROOT / "tests/test_auth_attacks.py").exists() else ()),
-            "throttling, fixation, CSRF, timeouts, common passwords",
+            (
+                "tests/test_throttle.py",
+                "tests/test_sessions.py",
+                "tests/test_web_security.py",
+                "tests/test_api_auth.py",
+                "tests/test_passwords.py",
+                "tests/test_auth_attacks.py",
+            ),
+            "throttling, fixation, timeouts, 3,000 common passwords; every GET route (no writes), "
+            "every write route (CSRF, foreign Origin)",
         ),
-        Category("Hostile input", ("tests/test_bad_input.py",), "malformed and oversized input on every form"),
+        Category(
+            "Hostile input",
+            ("tests/test_bad_input.py", "tests/test_hostile_input.py", "tests/test_hostile_uploads.py"),
+            "HTML/JS, CRLF, bidi, 100k text in screens, e-mail, PDFs, exports; disguised, bomb and traversal uploads; "
+            + ("every" if os.environ.get("ORDO_HOSTILE_FULL") == "1" else "2 of 8")
+            + " SQL payloads per list parameter",
+        ),
+        Category(
+            "Fuzzing: API schema per role, order state machine",
+            ("tests/test_fuzz_api.py", "tests/test_order_state_machine.py"),
+            f"{os.environ.get('ORDO_FUZZ_EXAMPLES', '2')} examples per operation, "
+            f"{os.environ.get('ORDO_FUZZ_STATEFUL', '2')} stateful runs, 9 roles + anonymous; "
+            f"{os.environ.get('ORDO_STATEFUL_EXAMPLES', '6')} state-machine runs × "
+            f"{os.environ.get('ORDO_STATEFUL_STEPS', '30')} steps",
+        ),
     ]
 
 
