@@ -214,3 +214,35 @@ def test_every_id_read_answers_out_of_scope_like_missing_and_shows_nothing_hidde
                         failures.append(f"{where}: shows hidden orders {sorted(leaked)[:3]}")
     assert calls >= 1200
     assert not failures, "\n".join(failures[:60]) + f"\n({len(failures)} in all)"
+
+
+# --- every page, list, export, report and dashboard without an id ---------------------------
+
+
+def test_no_list_export_report_or_dashboard_shows_an_order_outside_the_scope(world: World):
+    """Every GET rule without arguments — lists, CSV/XLSX exports, reports, KPI dashboards,
+    portal pages, core's and every plugin's — read by every role with a limited scope: no
+    answer shows the number of an order the role may not see."""
+    rules = [
+        r
+        for r in world.app.url_map.iter_rules()
+        if "GET" in (r.methods or ()) and not r.arguments and not r.rule.startswith(("/static", "/api/v1/openapi"))
+    ]
+    assert len(rules) >= 80
+    failures: list[str] = []
+    read = 0
+    for rule in rules:
+        for role in SCOPED_ROLES:
+            if role == ANONYMOUS:
+                continue
+            got = world.call(role, "GET", rule.rule)
+            if got.status_code >= 500:
+                failures.append(f"{role} GET {rule.rule}: {got.status_code}")
+            elif got.status_code == 200:
+                read += 1
+                leaked = leaked_numbers(world, role, got)
+                if leaked:
+                    failures.append(f"{role} GET {rule.rule}: shows hidden orders {sorted(leaked)[:3]}")
+            got.close()
+    assert read >= 300, read
+    assert not failures, "\n".join(failures[:60]) + f"\n({len(failures)} in all)"

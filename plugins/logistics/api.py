@@ -38,11 +38,12 @@ from core.clock import company_now, day_end, day_start
 from core.labels import N_
 from core.models import Order, Product, User
 from core.schemas import MAX_ID
+from core.security.scopes import order_scope
 from core.services import NotFound, ServiceError
 from core.services.orders import get_order, visible_orders
 from core.services.paging import decode_cursor, encode_cursor
 from core.web import db
-from plugins.logistics import flow
+from plugins.logistics import flow, stock
 from plugins.logistics.errors import LogisticsError
 from plugins.logistics.models import (
     DISPOSITIONS,
@@ -799,6 +800,8 @@ def list_moves(args: dict[str, Any]) -> dict[str, Any]:
     ):
         if args.get(name):
             stmt = stmt.where(column == args[name])
+    if args.get("order_id"):  # an order outside the caller's scope has no moves to show
+        stmt = stmt.where(LogisticsMove.order_id.in_(select(Order.id).where(order_scope(user))))
     if args.get("date_from"):
         stmt = stmt.where(LogisticsMove.at >= day_start(args["date_from"]))
     if args.get("date_to"):
@@ -811,29 +814,36 @@ def list_moves(args: dict[str, Any]) -> dict[str, Any]:
     limit = args["limit"]
     rows = session.execute(stmt.limit(limit + 1)).tuples().all()
     next_cursor = encode_cursor(MOVE_CURSOR, rows[limit - 1][0].id) if len(rows) > limit else None
+    hidden = stock.moves_outside_scope(session, user, [move for move, _sku, _code in rows[:limit]])
     return {
-        "items": [
-            {
-                "id": move.id,
-                "kind": move.kind,
-                "product_id": move.product_id,
-                "sku": sku,
-                "warehouse_id": move.warehouse_id,
-                "location_id": move.location_id,
-                "location_code": code,
-                "quantity": move.quantity,
-                "order_id": move.order_id,
-                "shipment_id": move.shipment_id,
-                "count_id": move.count_id,
-                "return_id": move.return_id,
-                "reference": move.reference,
-                "note": move.note,
-                "at": move.at,
-            }
-            for move, sku, code in rows[:limit]
-        ],
+        "items": [_move_out(move, sku, code, hidden=move.id in hidden) for move, sku, code in rows[:limit]],
         "next_cursor": next_cursor,
     }
+
+
+def _move_out(move: LogisticsMove, sku: str, code: str, *, hidden: bool) -> dict[str, Any]:
+    """One move for the API; a move of an order outside the caller's scope keeps its
+    quantities but names no order, shipment or return (``stock.moves_outside_scope``)."""
+    item = {
+        "id": move.id,
+        "kind": move.kind,
+        "product_id": move.product_id,
+        "sku": sku,
+        "warehouse_id": move.warehouse_id,
+        "location_id": move.location_id,
+        "location_code": code,
+        "quantity": move.quantity,
+        "order_id": move.order_id,
+        "shipment_id": move.shipment_id,
+        "count_id": move.count_id,
+        "return_id": move.return_id,
+        "reference": move.reference,
+        "note": move.note,
+        "at": move.at,
+    }
+    if hidden:
+        item.update(order_id=None, shipment_id=None, return_id=None, reference="", note="")
+    return item
 
 
 # --------------------------------------------------------------------------- orders and shipments

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.labels import N_
 from core.models import Order, OrderLine, Product, User
+from core.security.scopes import order_scope
 from plugins.logistics.errors import LogisticsError
 from plugins.logistics.models import (
     MOVE_KINDS,
@@ -30,6 +31,8 @@ from plugins.logistics.models import (
     LogisticsMove,
     LogisticsOrder,
     LogisticsReservation,
+    LogisticsReturn,
+    LogisticsShipment,
     LogisticsStock,
     LogisticsWarehouse,
 )
@@ -683,3 +686,42 @@ def ledger_total(session: Session, product_id: int, location_id: int | None = No
     if location_id is not None:
         stmt = stmt.where(LogisticsMove.location_id == location_id)
     return q3(session.scalar(stmt))
+
+
+def moves_outside_scope(session: Session, user: User | None, moves: Iterable[LogisticsMove]) -> set[int]:
+    """Ids of the ``moves`` that belong to an order ``user`` may not see — through the move
+    itself, its shipment or its return.
+
+    The stock ledger is shared: its quantities stay for everyone who may read stock (stock
+    on hand must add up), but what such a move refers to — the order, shipment or return and
+    the free-text reference naming them — is shown to nobody outside the order's scope.
+    """
+    moves = list(moves)
+    shipments = {m.shipment_id for m in moves if m.shipment_id}
+    returns = {m.return_id for m in moves if m.return_id}
+    by_shipment = (
+        dict(
+            session.execute(
+                select(LogisticsShipment.id, LogisticsShipment.order_id).where(LogisticsShipment.id.in_(shipments))
+            )
+            .tuples()
+            .all()
+        )
+        if shipments
+        else {}
+    )
+    by_return = (
+        dict(
+            session.execute(select(LogisticsReturn.id, LogisticsReturn.order_id).where(LogisticsReturn.id.in_(returns)))
+            .tuples()
+            .all()
+        )
+        if returns
+        else {}
+    )
+    owner = {m.id: m.order_id or by_shipment.get(m.shipment_id or 0) or by_return.get(m.return_id or 0) for m in moves}
+    orders = {order_id for order_id in owner.values() if order_id}
+    if not orders:
+        return set()
+    visible = set(session.scalars(select(Order.id).where(Order.id.in_(orders), order_scope(user))))
+    return {move_id for move_id, order_id in owner.items() if order_id and order_id not in visible}

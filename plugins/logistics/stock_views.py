@@ -34,6 +34,7 @@ from core.clock import day_end, day_start
 from core.contrib import MenuItem
 from core.labels import N_
 from core.models import Order, Product
+from core.security.scopes import order_scope
 from core.views.common import abort_for, current_actor, paginate, permission_required, query_args, select_choices
 from core.views.export import FORMATS, export_response
 from core.views.labels import translate
@@ -273,7 +274,8 @@ def _moves_query(session: Session) -> Select[tuple[LogisticsMove]]:
         stmt = stmt.where(LogisticsMove.kind == args["kind"])
     number = (args.get("order") or "").strip()
     if number:
-        stmt = stmt.where(LogisticsMove.order_id.in_(select(Order.id).where(Order.number.ilike(f"%{number}%"))))
+        in_scope = select(Order.id).where(Order.number.ilike(f"%{number}%"), order_scope(current_actor()))
+        stmt = stmt.where(LogisticsMove.order_id.in_(in_scope))
     if (warehouse := _int(args.get("warehouse"))) is not None:
         stmt = stmt.where(LogisticsMove.warehouse_id == warehouse)
     if (start := _date(args.get("date_from"))) is not None:
@@ -284,24 +286,34 @@ def _moves_query(session: Session) -> Select[tuple[LogisticsMove]]:
 
 
 def _move_lookups(session: Session, moves: Sequence[LogisticsMove]) -> dict[str, Any]:
+    """What the moves refer to, by id; ``hidden``: the moves of orders outside the reader's scope."""
+
     def by_id(model: Any, ids: set[int | None]) -> dict[int, Any]:
         wanted = {i for i in ids if i is not None}
         return {x.id: x for x in session.scalars(select(model).where(model.id.in_(wanted)))} if wanted else {}
 
+    hidden = stock.moves_outside_scope(session, current_actor(), moves)
+    shown = [m for m in moves if m.id not in hidden]
     return {
         "products": by_id(Product, {m.product_id for m in moves}),
         "locations": by_id(LogisticsLocation, {m.location_id for m in moves}),
         "warehouses": by_id(LogisticsWarehouse, {m.warehouse_id for m in moves}),
-        "orders": by_id(Order, {m.order_id for m in moves}),
-        "shipments": by_id(LogisticsShipment, {m.shipment_id for m in moves}),
+        "orders": by_id(Order, {m.order_id for m in shown}),
+        "shipments": by_id(LogisticsShipment, {m.shipment_id for m in shown}),
         "counts": by_id(LogisticsCount, {m.count_id for m in moves}),
-        "returns": by_id(LogisticsReturn, {m.return_id for m in moves}),
+        "returns": by_id(LogisticsReturn, {m.return_id for m in shown}),
+        "hidden": hidden,
     }
 
 
 def move_references(move: LogisticsMove, looked: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """(text, url or None) of what a move refers to: order, shipment, count, return, free text."""
+    """(text, url or None) of what a move refers to: order, shipment, count, return, free text.
+
+    Nothing for a move of an order outside the reader's scope (``looked["hidden"]``).
+    """
     refs: list[tuple[str, str | None]] = []
+    if move.id in looked.get("hidden", ()):
+        return refs
     if move.order_id and (order := looked["orders"].get(move.order_id)):
         refs.append((_("Order %(number)s", number=order.number), url_for("orders.view_order", order_id=order.id)))
     if move.shipment_id and (shipment := looked["shipments"].get(move.shipment_id)):
@@ -377,7 +389,7 @@ def _export_moves(session: Session, fmt: str) -> Response:
                 looked["locations"][move.location_id].code,
                 stock.q3(move.quantity),
                 "; ".join(text for text, _url in move_references(move, looked)),
-                move.note,
+                move.note if move.id not in looked["hidden"] else "",
             ]
         )
     return export_response(fmt, "stock-moves", header, data)

@@ -38,8 +38,8 @@ def wh(session: Session, seed: dict[str, Any]) -> LogisticsWarehouse:
 
 
 @pytest.fixture
-def keeper(session: Session) -> User:
-    return make_user(session, "keeper@example.com", ["warehouse"])
+def keeper(session: Session, seed: dict[str, Any]) -> User:
+    return make_user(session, "keeper@example.com", ["warehouse"], branch=seed["hq"])
 
 
 def _as(client: FlaskClient, user: User) -> None:
@@ -187,6 +187,7 @@ def test_moves_ledger_links_the_order_and_filters_by_order_number(
     p100 = seed["products"][0]
     receive(session, admin, p100, location(wh, "A-01"), "4")
     order = make_order(session, admin, lines=[{"product": "P-100", "quantity": "1"}])
+    order.branch_id = keeper.branch_id  # an order of the keeper's branch: its references are shown
     confirm(session, state.registry, admin, order)
     stock.post_move(
         session,
@@ -326,3 +327,50 @@ def test_locations_listed_in_the_receipt_form_are_active_ones(
     _as(client, keeper)
     html = client.get("/logistics/stock/receive").get_data(as_text=True)
     assert "WH1 · A-01" in html and "OLD-9" not in html
+
+
+@pytest.mark.req("CORE-4")
+def test_the_ledger_keeps_quantities_but_names_no_order_outside_the_readers_scope(
+    client: FlaskClient, session: Session, state: Any, admin: User, seed: dict[str, Any], wh: LogisticsWarehouse
+) -> None:
+    """Stock on hand must add up for every reader, so a move of an order the reader may not
+    see stays in the ledger — without its order, shipment, return, reference or note, on
+    the screen, in the export and in the API; filtering by that order finds nothing."""
+    from core.testing import ApiCaller, token_for
+
+    p100 = seed["products"][0]
+    receive(session, admin, p100, location(wh, "A-01"), "4")
+    order = make_order(session, admin, lines=[{"product": "P-100", "quantity": "1"}])
+    confirm(session, state.registry, admin, order)
+    stock.post_move(
+        session,
+        admin,
+        kind="return",
+        product_id=p100.id,
+        location_id=location(wh, "A-01").id,
+        quantity=Decimal("1"),
+        order_id=order.id,
+        reference=order.number,
+        note=f"back from {order.number}",
+    )
+    session.commit()
+    outsider = make_user(session, "cd-sales@example.com", ["sales"], branch=seed["cd"])
+    api = ApiCaller(client.application.test_client(), token_for(session, outsider))
+    _as(client, outsider)
+
+    html = client.get("/logistics/moves").get_data(as_text=True)
+    assert 'data-kind="return"' in html and order.number not in html and f"/orders/{order.id}" not in html
+    exported = client.get("/logistics/moves?format=csv").get_data(as_text=True)
+    assert "P-100" in exported and order.number not in exported
+    assert 'data-kind="return"' not in client.get(f"/logistics/moves?order={order.number}").get_data(as_text=True)
+    answer = api.get("/api/v1/logistics/moves")
+    assert answer.status_code == 200, answer.get_json()
+    items = answer.get_json()["items"]
+    returned = [i for i in items if i["kind"] == "return"]
+    assert returned and returned[0]["quantity"] and returned[0]["order_id"] is None
+    assert returned[0]["reference"] == "" and returned[0]["note"] == ""
+    assert api.get(f"/api/v1/logistics/moves?order_id={order.id}").get_json()["items"] == []
+
+    admin_api = ApiCaller(client.application.test_client(), token_for(session, admin))
+    seen = [i for i in admin_api.get("/api/v1/logistics/moves").get_json()["items"] if i["kind"] == "return"]
+    assert seen[0]["order_id"] == order.id and seen[0]["reference"] == order.number
