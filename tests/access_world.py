@@ -116,6 +116,9 @@ class World:
     #: (child argument, child id) → the parent's id, for children whose parent is not an order.
     parents: dict[tuple[str, int], int] = field(default_factory=dict)
     _hidden: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: Per role, the numbers of orders shared with its user on purpose, whatever its scope:
+    #: a supervision finding it owns (it must correct it), a notification sent to it.
+    addressed: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def call(self, role: str, method: str, path: str, **kwargs: Any) -> TestResponse:
         """``role`` calls ``path``: screens with its session (and CSRF token), the API with its token."""
@@ -260,5 +263,13 @@ def _world(app: Flask, session: Session) -> World:
         world.records[key] = [Record(*row) for row in session.execute(text(sql))]
     for package_id, shipment_id in session.execute(text("SELECT id, shipment_id FROM logistics_package")):
         world.parents[("package_id", package_id)] = shipment_id
+    for role, user in users.items():
+        if user is None:
+            continue
+        shared = text(
+            'SELECT o.number FROM "order" o WHERE o.id IN (SELECT order_id FROM kpi_finding WHERE owner_id = :user) '
+            "OR o.id IN (SELECT order_id FROM notification WHERE user_id = :user)"
+        )
+        world.addressed[role] = frozenset(session.scalars(shared, {"user": user.id}))
     session.rollback()  # holds no transaction while the requests run
     return world
