@@ -259,6 +259,7 @@ def test_an_xlsx_with_too_many_columns_or_rows_is_refused_early():
     with pytest.raises(Exception) as caught:
         read_rows("tall.xlsx", tall)
     assert getattr(caught.value, "code", None) == "too_many_rows"
+    assert f"more than {MAX_ROWS:,} rows" in caught.value.message  # not the few rows it read
     assert time.perf_counter() - started < 5 and MAX_ROWS < 60_000
 
 

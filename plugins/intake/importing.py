@@ -443,11 +443,11 @@ def _rows_from_table(name: str, table: list[list[Any]], max_rows: int) -> list[I
     while body and not any(_cell(v) != "" for v in body[-1]):
         body.pop()
     if len(body) > max_rows:
+        # A workbook is read only a little past the limit, so its true row count is unknown.
         raise _refuse(
             "too_many_rows",
-            N_("%(name)s has %(rows)s rows; at most %(limit)s may be imported at once."),
+            N_("%(name)s has more than %(limit)s rows; at most %(limit)s may be imported at once."),
             name=name,
-            rows=f"{len(body):,}",
             limit=f"{max_rows:,}",
         )
     columns: list[str] = []

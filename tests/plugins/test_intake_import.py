@@ -213,7 +213,7 @@ def test_a_too_large_file_is_refused() -> None:
     assert caught.value.code == "file_too_large" and "at most 1,000 bytes" in caught.value.message
     with pytest.raises(ServiceError) as caught:
         read_rows("big.csv", data, max_rows=10)
-    assert caught.value.code == "too_many_rows"
+    assert caught.value.code == "too_many_rows" and "more than 10 rows" in caught.value.message
 
 
 @pytest.mark.req("IN-1")
