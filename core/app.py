@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, g, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager
@@ -33,7 +33,7 @@ from core.installation import enabled_plugins
 from core.models import User
 from core.plugins import Registry
 from core.schemas import MAX_ID
-from core.security.origin import foreign_origin
+from core.security.origin import ForeignOrigin, foreign_origin
 from core.security.tokens import bearer_token
 from core.web import OrdoState, actor, close_session, db
 
@@ -250,7 +250,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         foreign = foreign_origin(request.headers, request.scheme, request.host)
         if foreign is not None:
             app.logger.warning("%s %s refused: it came from another site (%s)", request.method, request.path, foreign)
-            abort(403, description="The request came from another site, so it was refused.")
+            raise ForeignOrigin()
         csrf.protect()
 
     @app.after_request

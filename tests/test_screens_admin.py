@@ -117,7 +117,8 @@ def test_a_salesperson_may_not_open_the_admin_screens(client, session):
     for path in ("/admin/plugins", "/admin/steps"):
         response = client.get(path)
         assert response.status_code == 403, path
-        assert "Not allowed" in text(response)
+        assert "Not allowed" in text(response) and "do not have the permission" in text(response)
+        assert "another website" not in text(response)
     for path in ("/admin/plugins/intake/enable", "/admin/plugins/intake/disable", "/admin/steps/submitted"):
         assert post(client, path, {"enabled": "0"}, follow=False).status_code == 403, path
     assert read(session, select(PluginState).where(PluginState.enabled.is_(True))) == []

@@ -506,7 +506,10 @@ def test_a_write_from_this_site_goes_through(logged_in: FlaskClient, headers: di
 
 def test_a_foreign_origin_is_refused_before_the_csrf_token_is_looked_at(logged_in: FlaskClient, state: OrdoState):
     response = logged_in.post("/orders/new", data={"customer": "C001"}, headers={"Origin": "https://evil.example"})
-    assert response.status_code == 403 and "Not allowed" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403 and "Not allowed" in page
+    # The page says why (not "no permission": the user has it, the browser came from elsewhere).
+    assert "sent from another website" in page and "do not have the permission" not in page
     assert orders_in(state) == 0
 
 

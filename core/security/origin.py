@@ -21,8 +21,19 @@ from collections.abc import Mapping
 from urllib.parse import SplitResult, urlsplit
 
 from werkzeug.datastructures import Headers
+from werkzeug.exceptions import Forbidden
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class ForeignOrigin(Forbidden):
+    """A write refused because the browser says it came from another site (403).
+
+    Screens tell the user so (they may have followed a link or a form from elsewhere),
+    rather than the generic "no permission" page; the API answers its 403 envelope.
+    """
+
+    description = "The request came from another site, so it was refused."
 
 
 def _site(scheme: str, netloc: str) -> tuple[str, int | None] | None:

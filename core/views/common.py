@@ -28,6 +28,7 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from core.models import User
+from core.security.origin import ForeignOrigin
 from core.services import ServiceError
 from core.views.messages import localize
 
@@ -53,8 +54,8 @@ def screen_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
     return bp
 
 
-def _forbidden(_exc: Exception) -> tuple[str, int]:
-    return render_template("errors/403.html"), 403
+def _forbidden(exc: Exception) -> tuple[str, int]:
+    return render_template("errors/403.html", foreign_origin=isinstance(exc, ForeignOrigin)), 403
 
 
 def _not_found(_exc: Exception) -> tuple[str, int]:
