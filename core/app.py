@@ -19,7 +19,6 @@ from flask import Flask, Response, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager
-from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import DBAPIError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
@@ -33,11 +32,12 @@ from core.installation import enabled_plugins
 from core.models import User
 from core.plugins import Registry
 from core.schemas import MAX_ID
+from core.security.csrf import OrdoCSRFProtect
 from core.security.origin import ForeignOrigin, foreign_origin
 from core.security.tokens import bearer_token
 from core.web import OrdoState, actor, close_session, db
 
-csrf = CSRFProtect()
+csrf = OrdoCSRFProtect()
 #: A request id a proxy may pass on: letters, digits and dashes, 8 to 64 of them.
 REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
@@ -244,7 +244,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             from core.api.auth import api_user
 
             api_user()  # a bad token: the API's own 401 (a valid one was let through above)
-        if csrf._is_exempt():  # a view a plugin exempted (a signed webhook): no cookies, no check
+        if csrf.is_exempt():  # a view a plugin exempted (a signed webhook): no cookies, no check
             return
         # A write sent by a page of another site: refused whatever token it carries.
         foreign = foreign_origin(request.headers, request.scheme, request.host)

@@ -251,7 +251,7 @@ def csrf_exempt(app: Flask, method: str, url: str) -> bool:
     from core.app import csrf
 
     with app.test_request_context(url, method=method):
-        return bool(csrf._is_exempt())
+        return csrf.is_exempt()
 
 
 def admin_client(world: World) -> FlaskClient:

@@ -540,6 +540,33 @@ def test_behind_a_trusted_proxy_an_http_origin_on_https_is_refused(make_app: Cal
     assert client.post("/login", data=data, headers={**headers, "Origin": "https://localhost"}).status_code == 302
 
 
+@pytest.mark.req("CORE-3")
+def test_only_views_exempted_from_csrf_skip_the_token_and_origin_checks(make_app: Callable[..., Flask]):
+    """A view exempted by function or by name (as a plugin's signed webhook is, by blueprint)
+    takes writes without a CSRF token and from any origin; its neighbour does not."""
+    from core.app import csrf
+
+    app = make_app()
+
+    def probe_exempt() -> str:
+        return "taken"
+
+    def probe_guarded() -> str:
+        return "taken"
+
+    app.add_url_rule("/probe/exempt", view_func=csrf.exempt(probe_exempt), methods=["POST"])
+    app.add_url_rule("/probe/guarded", view_func=probe_guarded, methods=["POST"])
+    client = app.test_client()
+    foreign = {"Origin": "https://evil.example"}
+    assert client.post("/probe/exempt", headers=foreign).get_data(as_text=True) == "taken"
+    assert client.post("/probe/guarded").status_code == 400  # no CSRF token
+    assert client.post("/probe/guarded", headers=foreign).status_code == 403
+    with app.test_request_context("/probe/guarded", method="POST"):
+        assert not csrf.is_exempt()
+    with app.test_request_context("/probe/exempt", method="POST"):
+        assert csrf.is_exempt()
+
+
 def test_a_bearer_token_write_is_not_judged_by_its_origin(client: FlaskClient, session, admin, seed, state: OrdoState):
     token = token_for(session, admin)
     response = client.post(

@@ -85,10 +85,8 @@ SECRET_HEADER = "X-Ordo-Carrier-Secret"
 
 
 def _exempt_webhooks_from_csrf() -> None:
-    """The webhook is called by carriers' servers, never by a browser: no CSRF token applies.
-
-    Needs core's CSRF check to honour ``csrf.exempt`` (``csrf.protect(apply_exemptions=True)``).
-    """
+    """The webhook is called by carriers' servers, never by a browser: no CSRF token applies
+    (core's check honours ``csrf.exempt``, see :mod:`core.security.csrf`)."""
     from core.app import csrf
 
     csrf.exempt(webhooks)
