@@ -119,6 +119,35 @@ def test_content_that_does_not_match_its_name_is_refused_and_nothing_is_stored(a
     assert files_under(store) == before
 
 
+def pixel_bomb_png() -> bytes:
+    """A PNG of a few kilobytes declaring 20,000 × 20,000 pixels."""
+    out = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+@pytest.mark.req("IN-5")
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: png_file()[:-10], "damaged or incomplete PNG image"),  # an upload cut off
+        (lambda: png_file()[: len(png_file()) // 2], "damaged or incomplete PNG image"),
+        (lambda: png_file()[:33] + b"\x00" * 40, "damaged or incomplete PNG image"),  # a header, no image
+        (pixel_bomb_png, "too many pixels"),
+    ],
+    ids=["cut-off", "half", "header-only", "pixel-bomb"],
+)
+def test_a_damaged_image_or_pixel_bomb_is_refused_and_nothing_is_stored(api, app, session, order, make, words):
+    store = app.extensions["ordo"].instance.files
+    before = files_under(store)
+    response = upload(api, order.id, make(), "scan.png")
+    assert response.status_code in (415, 422), response.get_json()
+    assert words in response.get_json()["error"]["message"]
+    assert attachments(session) == 0
+    assert files_under(store) == before
+    assert upload(api, order.id, png_file(), "scan.png").status_code == 201  # the whole image is taken
+
+
 @pytest.mark.req("IN-5")
 def test_an_oversized_upload_is_refused_before_anything_is_stored(api, app, session, state, order):
     set_setting(session, "core.attachments.max_mb", 1, registry=state.registry)

@@ -18,6 +18,7 @@ import zipfile
 from dataclasses import dataclass
 
 import filetype
+from PIL import Image
 
 from core.labels import N_
 
@@ -126,7 +127,35 @@ def detect(data: bytes, filename: str) -> DetectedType:
             named=extension,
             type=found.label,
         )
+    if found.extension in _IMAGE_TYPES:
+        check_image(data, filename, found)
     return found
+
+
+#: Detected types that are images, whose structure :func:`check_image` reads.
+_IMAGE_TYPES = frozenset({"png", "jpg", "gif", "tif", "webp"})
+
+
+def check_image(data: bytes, filename: str, found: DetectedType) -> None:
+    """Refuse an image that is damaged, cut off or a pixel bomb.
+
+    Pillow reads the image's header (every format) and, for PNG and WebP, checks every
+    chunk to the end (``verify``) without decoding a pixel, so this is cheap. A scan whose
+    upload was cut off is refused now rather than found broken when someone opens it, and an
+    image of more pixels than Pillow's decompression-bomb limit (about 179 million) is refused
+    before any viewer tries to decode it.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except Image.DecompressionBombError:
+        raise FileTypeRefused(
+            N_("“%(name)s” is an image of too many pixels to be opened safely"), name=filename
+        ) from None
+    except Exception as exc:  # whatever a crafted file makes an image parser raise: unreadable
+        raise FileTypeRefused(
+            N_("“%(name)s” is a damaged or incomplete %(type)s image"), name=filename, type=found.label
+        ) from exc
 
 
 def sniff(data: bytes) -> DetectedType | None:

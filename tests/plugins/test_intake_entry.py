@@ -27,7 +27,10 @@ from plugins.intake.models import IntakeOrder, IntakePriceList, IntakePriceListI
 pytestmark = [pytest.mark.req("IN-1"), pytest.mark.req("IN-2")]
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 40
+PNG = bytes.fromhex(  # a whole 1×1 PNG (attachments refuse a cut-off image)
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360606060000000050001a5f645400000000049454e44ae426082"
+)
 NEW = "/intake/entry/new"
 
 
