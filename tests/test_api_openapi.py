@@ -200,6 +200,16 @@ def test_requests_responses_and_errors_are_described(spec: dict[str, Any]):
     assert set(schemas["ErrorBody"]["required"]) == {"code", "message", "details"}
 
 
+def test_every_operation_documents_the_busy_answer(spec: dict[str, Any]):
+    """Any request may lose its race on every retry: 503 in the envelope, with Retry-After
+    (what ``test_concurrency`` provokes for real)."""
+    for method, path, operation in operations(spec):
+        assert operation["responses"].get("503") == {"$ref": "#/components/responses/BUSY"}, f"{method} {path}"
+    busy = spec["components"]["responses"]["BUSY"]
+    assert busy["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert busy["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+
+
 def test_the_order_contract_is_documented(spec: dict[str, Any]):
     schemas = spec["components"]["schemas"]
     order_in = schemas["OrderIn"]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from apispec import APISpec, BasePlugin
 from flask import Flask, Response, jsonify, request
 from flask_smorest import Api, abort
 from flask_wtf.csrf import CSRFError
@@ -48,6 +49,7 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid",
     500: "server_error",
+    503: "busy",
 }
 
 
@@ -217,6 +219,41 @@ def _json_unauthorized(manager: Any) -> Callable[[], Any]:
     return unauthorized
 
 
+class BusyResponsePlugin(BasePlugin):
+    """Lists ``503 busy`` on every operation of the OpenAPI document.
+
+    Any request may lose its race against other writers on every retry (see
+    :class:`core.app.OrdoFlask`); it then answers 503 in the error envelope with
+    ``Retry-After``, having saved nothing. Clients generated from the document learn to
+    expect it and to try again, instead of meeting it only as the ``default`` response.
+    """
+
+    def init_spec(self, spec: APISpec) -> None:
+        """Register the ``BUSY`` response (the envelope plus the ``Retry-After`` header)."""
+        super().init_spec(spec)
+        spec.components.response(
+            "BUSY",
+            {
+                "description": "The database was busy with other changes and nothing was saved; try again.",
+                "headers": {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {"type": "integer"},
+                    }
+                },
+                "content": {"application/json": {"schema": ErrorSchema}},
+            },
+        )
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Add ``503: BUSY`` to each of ``path``'s operations."""
+        for operation in (operations or {}).values():
+            if isinstance(operation, dict):
+                operation.setdefault("responses", {}).setdefault("503", "BUSY")
+
+
 def init_api(app: Flask) -> OrdoApi:
     """Attach the API to ``app``: OpenAPI settings, error handlers, core's blueprints."""
     app.config.setdefault("API_TITLE", "Ordo")
@@ -235,6 +272,7 @@ def init_api(app: Flask) -> OrdoApi:
                 "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             },
             "security": [{"bearer": []}],
+            "extra_plugins": [BusyResponsePlugin()],
         },
     )
     api.ma_plugin.converter.add_attribute_function(_ordo_ref_property)
