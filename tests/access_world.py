@@ -119,6 +119,9 @@ class World:
     #: Per role, the numbers of orders shared with its user on purpose, whatever its scope:
     #: a supervision finding it owns (it must correct it), a notification sent to it.
     addressed: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: Per role, the records addressed to its user on purpose, as (:data:`OWNERS` key, id):
+    #: the supervision findings it owns, which it reads whatever its scope.
+    addressed_records: dict[str, frozenset[tuple[str, int]]] = field(default_factory=dict)
 
     def call(self, role: str, method: str, path: str, **kwargs: Any) -> TestResponse:
         """``role`` calls ``path``: screens with its session (and CSRF token), the API with its token."""
@@ -178,6 +181,10 @@ class World:
         if record.customer_id is not None:
             return self.sees_customer(role, record.customer_id)
         return self.users[role] is not None
+
+    def is_addressed(self, role: str, key: str, record: Record) -> bool:
+        """Whether ``record`` (named by the :data:`OWNERS` key ``key``) is addressed to ``role``'s user."""
+        return (key, record.id) in self.addressed_records.get(role, frozenset())
 
     def hidden(self, role: str) -> frozenset[str]:
         """The numbers of the orders ``role`` may not see."""
@@ -271,5 +278,7 @@ def _world(app: Flask, session: Session) -> World:
             "OR o.id IN (SELECT order_id FROM notification WHERE user_id = :user)"
         )
         world.addressed[role] = frozenset(session.scalars(shared, {"user": user.id}))
+        owned = text("SELECT id FROM kpi_finding WHERE owner_id = :user")
+        world.addressed_records[role] = frozenset(("finding_id", i) for i in session.scalars(owned, {"user": user.id}))
     session.rollback()  # holds no transaction while the requests run
     return world
