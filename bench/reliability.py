@@ -108,7 +108,8 @@ def categories() -> list[Category]:
         Category(
             "Hostile input",
             ("tests/test_bad_input.py", "tests/test_hostile_input.py", "tests/test_hostile_uploads.py"),
-            "HTML/JS, CRLF, bidi, 100k text in screens, e-mail, PDFs, exports; disguised, bomb and traversal uploads; "
+            "HTML/JS, CRLF, bidi, 100k text in screens, e-mail, PDFs, exports; "
+            "disguised, bomb, damaged-image and traversal uploads; "
             + ("every" if os.environ.get("ORDO_HOSTILE_FULL") == "1" else "2 of 8")
             + " SQL payloads per list parameter",
         ),
