@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import socket
@@ -83,7 +84,11 @@ def wait_until_serving(port: int, proc: subprocess.Popen[bytes], log: Path, time
 def post_json(
     port: int, token: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None, timeout: float = 60
 ) -> tuple[int, dict[str, Any]]:
-    """POST ``body`` as JSON with a bearer token to the server on ``port``; (status, JSON answer)."""
+    """POST ``body`` as JSON with a bearer token to the server on ``port``; (status, JSON answer).
+
+    An answer cut off part-way (the server was killed while sending it) raises
+    ``ConnectionError`` like one never begun: either way the client has no answer.
+    """
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         data=json.dumps(body).encode(),
@@ -91,10 +96,13 @@ def post_json(
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+    except http.client.HTTPException as exc:  # IncompleteRead, a status line cut short, …
+        raise ConnectionError(f"the answer to POST {path} was cut off") from exc
 
 
 ALL_PLUGINS = ("intake", "review", "logistics", "billing", "kpi")

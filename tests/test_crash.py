@@ -101,6 +101,9 @@ def serve(installation: dict[str, Any], log: Path) -> tuple[Any, int]:
     return proc, port
 
 
+# A client thread that dies (an exception its loop did not expect) would quietly stop loading
+# the server for the cycles left: fail instead.
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_acknowledged_orders_survive_sigkill_and_notices_go_out_once(installation: dict[str, Any], tmp_path: Path):
     rng = random.Random(20261123)
     token = installation["token"]
